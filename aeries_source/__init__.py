@@ -1,0 +1,439 @@
+"""dlt source for the Aeries SIS v5 API: schools, calendar, absence codes, students, enrollment, attendance."""
+
+import logging
+from datetime import date, timedelta
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import dlt
+from dlt.common.typing import TDataItems
+from dlt.extract.resource import DltResource
+
+from aeries_source import settings
+from aeries_source.calendar_index import CalendarIndex
+from aeries_source.client import AeriesClient, RetryPolicy
+from aeries_source.dates import parse_aeries_date
+from aeries_source.errors import AeriesConfigError, AeriesRequestError
+from aeries_source.planning import SyncPlan, WorkUnit, build_plan
+from aeries_source.rejects import reject_row
+from aeries_source.runtime import SyncRuntime
+from aeries_source.transform import (
+    TOMBSTONE_COLUMN,
+    RejectedRecord,
+    SchoolContext,
+    attendance_day_row,
+    build_absence_codes,
+    snake_record,
+    tombstone_row,
+)
+
+__all__ = ["aeries", "AeriesClient", "SyncRuntime", "active_school_codes", "attendance_resource_name"]
+
+logger = logging.getLogger(__name__)
+
+ATTENDANCE_TABLE = "attendance_records"
+ATTENDANCE_KEY = ("school_code", "student_id", "attendance_date")
+ATTENDANCE_COLUMNS: Dict[str, Any] = {
+    "school_code": {"data_type": "bigint", "nullable": False},
+    "student_id": {"data_type": "bigint", "nullable": False},
+    "attendance_date": {"data_type": "date", "nullable": False},
+    "correction_deadline": {"data_type": "date"},
+    "sync_chunk_start": {"data_type": "date"},
+    "sync_chunk_end": {"data_type": "date"},
+    "sync_batch": {"data_type": "bigint"},
+    "sync_run_id": {"data_type": "text"},
+    TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True},
+}
+
+
+def attendance_resource_name(school_code: int) -> str:
+    """Name of the per-school attendance resource (and of its state and orchestrator task)."""
+    return f"attendance_{school_code}"
+
+
+def active_school_codes(schools: Sequence[Dict[str, Any]]) -> List[int]:
+    """Return the codes of real, active schools: no district entry 0, no inactive setup schools."""
+    codes = []
+    for school in schools:
+        code = school.get("SchoolCode")
+        if not isinstance(code, int) or code <= 0:
+            continue
+        if str(school.get("InactiveStatusCode") or "").strip():
+            continue
+        codes.append(code)
+    return sorted(codes)
+
+
+def _as_date(value: Any, name: str) -> Optional[date]:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise AeriesConfigError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _resource_states() -> Dict[str, Any]:
+    """Return the per-resource state of the active pipeline's `aeries` source ({} outside a run)."""
+    try:
+        return dict(dlt.current.source_state().get("resources", {}))
+    except Exception:  # no active pipeline: a plain call outside `pipeline.run`
+        return {}
+
+
+def school_cursor(resource_states: Dict[str, Any], school_code: int) -> Optional[date]:
+    """Return how far a school's attendance has been read (its incremental cursor), if at all."""
+    cursor = (
+        resource_states.get(attendance_resource_name(school_code), {})
+        .get("incremental", {})
+        .get("attendance_date", {})
+        .get("last_value")
+    )
+    return _as_date(cursor, "cursor") if cursor else None
+
+
+def school_failed_windows(resource_states: Dict[str, Any], school_code: int) -> List[Tuple[date, date]]:
+    """Return the chunks of a school that an earlier sync could not read (to retry)."""
+    failed = resource_states.get(attendance_resource_name(school_code), {}).get("failed_windows", [])
+    return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in failed]
+
+
+@dlt.source(name="aeries", max_table_nesting=0)
+def aeries(
+    base_url: str = dlt.config.value,
+    certificate: str = dlt.secrets.value,
+    database_year: int = settings.DEFAULT_DATABASE_YEAR,
+    start_date: Optional[str] = None,
+    end_date: Optional[str] = None,
+    chunk_days: int = settings.DEFAULT_CHUNK_DAYS,
+    batch_size: int = settings.DEFAULT_BATCH_SIZE,
+    school_codes: Optional[List[int]] = None,
+    lookback_days: int = settings.DEFAULT_LOOKBACK_DAYS,
+    school_year_start: Optional[str] = None,
+    school_year_end: Optional[str] = None,
+    student_fields: Optional[List[str]] = None,
+    runtime: Optional[SyncRuntime] = None,
+) -> List[DltResource]:
+    """Aeries attendance, students and schools for one district and school year.
+
+    Args:
+        base_url: The district's Aeries root (`https://host/aeries`); a trailing `/api/v5` is fine.
+        certificate: The district's 32-character Aeries API certificate (secret).
+        database_year: Starting year of the school year (2024 = 2024-2025).
+        start_date: First attendance date to re-read (YYYY-MM-DD); with `end_date` an explicit range.
+        end_date: Last attendance date to re-read (inclusive).
+        chunk_days: Days per attendance request window.
+        batch_size: Attendance records per yielded batch.
+        school_codes: Schools to load; default every active school.
+        lookback_days: Delta syncs of a school whose calendar locks nothing re-read this many days
+            before the cursor.
+        school_year_start: First day of the school year (default 2024-08-15).
+        school_year_end: Last day of the school year (default 2025-06-12).
+        student_fields: Aeries student fields to keep (default `settings.DEFAULT_STUDENT_FIELDS`).
+        runtime: Supplied by `pipelines/attendance.py` to share a plan, client and checkpoint
+            budget across runs; other jobs leave it out and the source plans for itself.
+
+    Returns:
+        The resources `schools`, `calendar_days`, `absence_codes`, `students`, `enrollment` and one
+        `attendance_<school>` per school, all writing with merge.
+    """
+    if runtime is None:
+        runtime = _standalone_runtime(
+            base_url, certificate, database_year, start_date, end_date, chunk_days,
+            school_codes, lookback_days, school_year_start, school_year_end,
+        )
+    if batch_size <= 0:
+        raise AeriesConfigError("batch_size must be a positive number of records")
+    client = runtime.client
+    codes = sorted({w.school_code for w in runtime.plan.windows})
+    fields = tuple(student_fields) if student_fields else settings.DEFAULT_STUDENT_FIELDS
+    resources: List[DltResource] = [
+        _schools_resource(client, codes),
+        _calendar_resource(client, codes),
+        _absence_codes_resource(client, codes),
+        _students_resource(client, codes, fields),
+        _enrollment_resource(client, codes, database_year),
+    ]
+    resources += [_attendance_resource(runtime, sc, batch_size) for sc in codes]
+    return resources
+
+
+def _standalone_runtime(
+    base_url: str,
+    certificate: str,
+    database_year: int,
+    start_date: Optional[str],
+    end_date: Optional[str],
+    chunk_days: int,
+    school_codes: Optional[List[int]],
+    lookback_days: int,
+    school_year_start: Optional[str],
+    school_year_end: Optional[str],
+) -> SyncRuntime:
+    client = AeriesClient(base_url, certificate, database_year, RetryPolicy())
+    plan = plan_sync(
+        client, school_codes, _as_date(start_date, "start_date"), _as_date(end_date, "end_date"),
+        chunk_days, lookback_days,
+        _as_date(school_year_start, "school_year_start") or settings.DEFAULT_START_DATE,
+        _as_date(school_year_end, "school_year_end") or settings.DEFAULT_END_DATE,
+    )
+    return SyncRuntime(client=client, plan=plan)
+
+
+def plan_sync(
+    client: AeriesClient,
+    school_codes: Optional[Sequence[int]],
+    start: Optional[date],
+    end: Optional[date],
+    chunk_days: int,
+    lookback_days: int,
+    year_start: date,
+    year_end: date,
+    resource_states: Optional[Dict[str, Any]] = None,
+) -> SyncPlan:
+    """Ask the server for its schools, calendars and clock and decide what the sync reads.
+
+    Args:
+        resource_states: The `aeries` source's per-resource state (cursors, failed chunks);
+            default: the active pipeline's.
+
+    Raises:
+        AeriesConfigError: When a requested school code is not an active school of the district.
+    """
+    if chunk_days <= 0:
+        raise AeriesConfigError("chunk_days must be a positive number of days")
+    available = active_school_codes(client.schools())
+    if school_codes:
+        unknown = sorted(set(int(c) for c in school_codes) - set(available))
+        if unknown:
+            raise AeriesConfigError(
+                f"school code(s) {', '.join(map(str, unknown))} are not active schools of this district "
+                f"(active: {', '.join(map(str, available))})"
+            )
+        codes = sorted(set(int(c) for c in school_codes))
+    else:
+        codes = available
+    today = client.server_now().date()
+    calendars = {sc: CalendarIndex(client.calendar(sc)) for sc in codes}
+    states = _resource_states() if resource_states is None else resource_states
+    cursors = {sc: school_cursor(states, sc) for sc in codes}
+    failed = {sc: school_failed_windows(states, sc) for sc in codes}
+    return build_plan(
+        codes, calendars, cursors, year_start, year_end, today, chunk_days, lookback_days, start, end,
+        failed,
+    )
+
+
+def _schools_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
+    @dlt.resource(name="schools", write_disposition="merge", primary_key="school_code",
+                  columns={"terms": {"data_type": "json"}})
+    def schools() -> Iterator[TDataItems]:
+        wanted = set(codes)
+        yield [
+            snake_record(s, date_fields=()) for s in client.schools() if s.get("SchoolCode") in wanted
+        ]
+
+    return schools
+
+
+def _calendar_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
+    @dlt.resource(name="calendar_days", write_disposition="merge",
+                  primary_key=("school_code", "calendar_date"), merge_key="school_code",
+                  columns={"calendar_date": {"data_type": "date"}, "track_holidays": {"data_type": "json"}})
+    def calendar_days() -> Iterator[TDataItems]:
+        for sc in codes:
+            rows = []
+            for row in client.calendar(sc):
+                out = snake_record(row, date_fields=("CalendarDate",))
+                out["is_instructional_day"] = out.get("holiday_code", "") in ("", "%")
+                rows.append(out)
+            yield rows
+
+    return calendar_days
+
+
+def _absence_codes_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
+    @dlt.resource(name="absence_codes", write_disposition="merge",
+                  primary_key=("school_code", "absence_code"), merge_key="school_code")
+    def absence_codes() -> Iterator[TDataItems]:
+        from aeries_source.status import status_for_type_code
+
+        for sc in codes:
+            rows = []
+            for row in client.absence_codes(sc):
+                out = snake_record(row)
+                type_code = row.get("TypeCode")
+                out["status"] = status_for_type_code(type_code) if isinstance(type_code, int) else None
+                rows.append(out)
+            yield rows
+
+    return absence_codes
+
+
+def _students_resource(client: AeriesClient, codes: Sequence[int], fields: Sequence[str]) -> DltResource:
+    date_fields = [f for f in settings.STUDENT_DATE_FIELDS if f in fields]
+    columns = {snake: {"data_type": "date"} for snake in (
+        "birthdate", "school_enter_date", "district_enter_date", "school_leave_date")}
+
+    @dlt.resource(name="students", write_disposition="merge", primary_key=("student_id", "school_code"),
+                  merge_key="school_code", columns={k: v for k, v in columns.items()
+                                                    if k in {f.lower() for f in _snake_all(fields)}})
+    def students() -> Iterator[TDataItems]:
+        for sc in codes:
+            for page in client.students(sc):
+                yield [snake_record(s, fields=fields, date_fields=date_fields) for s in page]
+
+    return students
+
+
+def _snake_all(fields: Sequence[str]) -> List[str]:
+    from aeries_source.transform import snake_case
+
+    return [snake_case(f) for f in fields]
+
+
+def _enrollment_resource(client: AeriesClient, codes: Sequence[int], year: int) -> DltResource:
+    @dlt.resource(name="enrollment", write_disposition="merge",
+                  primary_key=("student_id", "school_code", "academic_year", "enter_date"),
+                  merge_key=("school_code", "academic_year"),
+                  columns={"enter_date": {"data_type": "date", "nullable": False},
+                           "leave_date": {"data_type": "date"}})
+    def enrollment() -> Iterator[TDataItems]:
+        for sc in codes:
+            yield [snake_record(r, date_fields=settings.ENROLLMENT_DATE_FIELDS)
+                   for r in client.enrollment(sc, year)]
+
+    return enrollment
+
+
+def _school_context(client: AeriesClient, school_code: int) -> SchoolContext:
+    calendar = CalendarIndex(client.calendar(school_code))
+    school = next((s for s in client.schools() if s.get("SchoolCode") == school_code), {})
+    return SchoolContext(
+        school_code=school_code,
+        attendance_type=str(school.get("AttendanceType") or "Daily"),
+        calendar=calendar,
+        codes=build_absence_codes(client.absence_codes(school_code)),
+        periods=calendar.periods(),
+    )
+
+
+def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int) -> DltResource:
+    name = attendance_resource_name(school_code)
+    units = runtime.plan.units_for(school_code)
+    # The cursor records how far attendance has been read (its last_value). A lag longer than any
+    # school year pins start_value to initial_value (this sync's earliest window start), so the
+    # incremental never drops rows of a window that deliberately re-reads days before the cursor.
+    initial = min((u.start for u in units), default=settings.DEFAULT_START_DATE)
+    plan_key = "|".join(f"{u.start}:{u.end}" for u in units)
+
+    @dlt.resource(name=name, table_name=ATTENDANCE_TABLE, write_disposition="merge",
+                  primary_key=ATTENDANCE_KEY, merge_key=("school_code", "attendance_date"),
+                  columns=ATTENDANCE_COLUMNS, parallelized=True)
+    def attendance(
+        cursor: dlt.sources.incremental[date] = dlt.sources.incremental[date](
+            "attendance_date", initial_value=initial, lag=3660, primary_key=()
+        ),
+    ) -> Iterator[TDataItems]:
+        if not units:
+            return
+        state = dlt.current.resource_state(name)
+        progress = _progress_for(state, plan_key, units)
+        failed = {tuple(w) for w in state.get("failed_windows", [])}
+        ctx = _school_context(runtime.client, school_code)
+        breaker = runtime.breaker(school_code)
+        for unit in units:
+            if runtime.is_skipped(unit):
+                continue
+            window = (unit.start.isoformat(), unit.end.isoformat())
+            if window[0] in progress:
+                runtime.mark_done(unit)
+                continue
+            if breaker.is_open:
+                runtime.mark_failed(unit, "circuit breaker open")
+                failed.add(window)
+                state["failed_windows"] = sorted(failed)
+                continue
+            if not runtime.budget.take():
+                return
+            try:
+                rows, rejected = _unit_rows(runtime, ctx, unit)
+            except AeriesRequestError as exc:
+                breaker.record_failure(runtime.client.retry.max_attempts)
+                runtime.mark_failed(unit, exc.error_class)
+                failed.add(window)
+                state["failed_windows"] = sorted(failed)
+                logger.warning("batch %d (school %d, %s..%s) failed: %s", unit.batch, school_code,
+                               unit.start, unit.end, exc)
+                continue
+            breaker.record_success()
+            # Checkpoint before the yield: committed together with these rows or not at all.
+            progress.add(window[0])
+            failed.discard(window)
+            state["progress"] = {"key": plan_key, "done": sorted(progress)}
+            state["failed_windows"] = sorted(failed)
+            if rejected:
+                runtime.count_rejects(len(rejected))
+                yield dlt.mark.with_hints(rejected, _REJECT_HINTS, create_table_variant=True)
+            for i in range(0, len(rows), batch_size):
+                yield rows[i : i + batch_size]
+            runtime.mark_done(unit, sum(1 for r in rows if not r[TOMBSTONE_COLUMN]), extracted=True)
+
+    return attendance
+
+
+def _progress_for(state: Dict[str, Any], plan_key: str, units: Sequence[WorkUnit]) -> set:
+    """Return the chunk starts already read by this plan, or an empty set for a new sync.
+
+    A sync interrupted part-way resumes where its checkpoint stands; a plan that was finished is
+    a new sync and starts over.
+    """
+    progress = state.get("progress") or {}
+    if progress.get("key") != plan_key:
+        return set()
+    done = set(progress.get("done", []))
+    if all(u.start.isoformat() in done for u in units):
+        return set()
+    return done
+
+
+_REJECT_HINTS = dlt.mark.make_hints(
+    table_name="rejects", write_disposition="merge", primary_key="reject_id",
+    columns={"window_start": {"data_type": "date"}, "window_end": {"data_type": "date"},
+             "raw_payload": {"data_type": "text"}},
+)
+
+
+def _unit_rows(runtime: SyncRuntime, ctx: SchoolContext, unit: WorkUnit) -> "tuple[List[Dict[str, Any]], List[Dict[str, Any]]]":
+    payload = runtime.client.attendance(unit.school_code, unit.start, unit.end)
+    meta = {
+        "sync_run_id": runtime.run_id,
+        "sync_batch": unit.batch,
+        "sync_chunk_start": unit.start,
+        "sync_chunk_end": unit.end,
+    }
+    rows: List[Dict[str, Any]] = []
+    rejected: List[Dict[str, Any]] = []
+    day = unit.start
+    while day <= unit.end:
+        rows.append({**tombstone_row(unit.school_code, day), **meta})
+        day += timedelta(days=1)
+    for student in payload:
+        student_id = student.get("StudentID") if isinstance(student, dict) else None
+        days = student.get("AttendanceDays") if isinstance(student, dict) else None
+        if not isinstance(days, list):
+            rejected.append(reject_row(runtime.run_id, unit, student, "AttendanceDays missing or not a list"))
+            continue
+        for att_day in days:
+            try:
+                row = attendance_day_row(ctx, student_id, att_day)
+            except (RejectedRecord, AttributeError, TypeError) as exc:
+                rejected.append(reject_row(runtime.run_id, unit, {"StudentID": student_id, "AttendanceDay": att_day}, str(exc)))
+                continue
+            if not unit.start <= row["attendance_date"] <= unit.end:
+                rejected.append(reject_row(runtime.run_id, unit, {"StudentID": student_id, "AttendanceDay": att_day},
+                                           "CalendarDate outside the requested window"))
+                continue
+            rows.append({**row, **meta})
+    return rows, rejected

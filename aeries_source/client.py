@@ -1,0 +1,367 @@
+"""HTTP client for the Aeries v5 API: certificate header, DatabaseYear, retries and error classes."""
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Dict, Iterator, List, Optional, Union
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from requests import Response
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random
+
+from dlt.sources.helpers.requests import Client
+from dlt.sources.helpers.requests.retry import retry_any, retry_if_predicate, wait_exponential_retry_after
+from dlt.sources.helpers.rest_client import RESTClient
+
+from aeries_source import errors, settings
+from aeries_source.chunking import aeries_date
+from aeries_source.dates import parse_server_datetime
+from aeries_source.paginator import RecordRangePaginator
+from aeries_source.stats import RequestStats
+
+logger = logging.getLogger(__name__)
+
+CERT_HEADER = "AERIES-CERT"
+
+
+@dataclass
+class RetryPolicy:
+    """How transient failures are retried: attempts, exponential backoff with jitter, total wait."""
+
+    max_attempts: int = 5
+    backoff_factor: float = 1.0
+    max_delay: float = 60.0
+    max_total_wait: float = 600.0
+    jitter: float = 0.5
+    timeout: float = 60.0
+
+
+def normalize_base_url(base_url: str) -> str:
+    """Return the district's API root ending in `/api/v5/`, accepting it with or without that suffix.
+
+    Raises:
+        AeriesConfigError: When the URL has no http(s) scheme or no host.
+    """
+    text = (base_url or "").strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise errors.AeriesConfigError(
+            "base_url must start with https:// (or http://) and name the district's Aeries host"
+        )
+    root = text.rstrip("/")
+    if root.lower().endswith("/" + settings.API_PREFIX):
+        root = root[: -len(settings.API_PREFIX) - 1]
+    return f"{root}/{settings.API_PREFIX}/"
+
+
+class _RetryingClient(Client):
+    """dlt's retrying client, with jitter and a bound on the total wait added.
+
+    dlt's own `Retrying` uses plain exponential backoff and only bounds attempts; many schools
+    retrying in lockstep against one district server is exactly what jitter prevents, so the
+    retry object is rebuilt here with the same predicate and Retry-After handling.
+    """
+
+    def __init__(self, policy: RetryPolicy, predicate: Any, verify: Union[bool, str]) -> None:
+        super().__init__(
+            request_timeout=policy.timeout,
+            raise_for_status=False,
+            status_codes=(),
+            exceptions=(),
+            retry_condition=predicate,
+            request_max_attempts=policy.max_attempts,
+            request_backoff_factor=policy.backoff_factor,
+            request_max_retry_delay=policy.max_delay,
+            session_attrs={"verify": verify},
+        )
+        self._policy = policy
+        self._predicate = predicate
+
+    def _make_session(self) -> Any:
+        session = super()._make_session()
+        policy = self._policy
+        retry = Retrying(
+            wait=wait_exponential_retry_after(multiplier=policy.backoff_factor, max=policy.max_delay)
+            + wait_random(0, policy.jitter),
+            retry=retry_any(retry_if_predicate(self._predicate), retry_if_exception_type(())),
+            stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_wait),
+            reraise=True,
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
+        session.send = retry.wraps(session.send.__wrapped__)  # type: ignore[attr-defined]
+        return session
+
+
+class AeriesClient:
+    """Talks to one district's Aeries v5 API.
+
+    Every request carries the certificate header and `DatabaseYear`; transient failures are
+    retried by dlt's retrying session; what is left is raised as an `AeriesError` whose class says
+    whether the run must stop. Logs name endpoints and schools only: never URLs with student ids,
+    never the certificate.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        certificate: str,
+        database_year: Optional[int] = None,
+        retry: Optional[RetryPolicy] = None,
+        verify: Union[bool, str] = True,
+        stats: Optional[RequestStats] = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url)
+        if not certificate:
+            raise errors.AeriesConfigError("the Aeries certificate is empty")
+        self._certificate = certificate
+        self.database_year = database_year
+        self.retry = retry or RetryPolicy()
+        self.stats = stats or RequestStats()
+        self._local = threading.local()
+        self._http = _RetryingClient(self.retry, self._should_retry, verify)
+        self._cache: Dict[Any, Any] = {}
+        self._cache_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        # Never show the certificate.
+        return f"AeriesClient(base_url={self.base_url!r}, database_year={self.database_year})"
+
+    # -- retry bookkeeping -------------------------------------------------------------------
+    def _should_retry(self, response: Optional[Response], exception: Optional[BaseException]) -> bool:
+        """Retry predicate, called by the session after every attempt; also keeps the counters."""
+        endpoint = getattr(self._local, "endpoint", "unknown")
+        self.stats.record_attempt(endpoint)
+        if exception is not None:
+            error_class = errors.classify_exception(exception)
+            if error_class in errors.CRITICAL_CLASSES:
+                return False
+            self.stats.record_retry(error_class)
+            return True
+        if response is None:
+            return False
+        error_class = errors.classify_status(response.status_code)
+        if error_class in (errors.RATE_LIMITED, errors.SERVER_ERROR):
+            self.stats.record_retry(error_class)
+            return True
+        if error_class is None:
+            try:
+                response._aeries_json = orjson.loads(response.content)  # type: ignore[attr-defined]
+            except (orjson.JSONDecodeError, requests.exceptions.RequestException):
+                self.stats.record_retry(errors.MALFORMED_RESPONSE)
+                return True
+        return False
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _headers(self) -> Dict[str, str]:
+        return {CERT_HEADER: self._certificate, "Accept": "application/json"}
+
+    def _params(self, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        params: Dict[str, Any] = {}
+        if self.database_year is not None:
+            params["DatabaseYear"] = self.database_year
+        if extra:
+            params.update(extra)
+        return params
+
+    def _describe(self, endpoint: str, school_code: Optional[int]) -> str:
+        return f"{endpoint} (school {school_code})" if school_code is not None else endpoint
+
+    def get_json(
+        self,
+        endpoint: str,
+        path: str,
+        params: Optional[Dict[str, Any]] = None,
+        school_code: Optional[int] = None,
+        not_found_is_empty: bool = False,
+    ) -> Any:
+        """GET one Aeries route and return its parsed JSON body.
+
+        Args:
+            endpoint: A short endpoint name for logs and counters (`attendance`, `students`...).
+            path: The route below `/api/v5/`.
+            params: Query parameters besides `DatabaseYear`.
+            school_code: The school the request is for, named in errors.
+            not_found_is_empty: Treat 404 as an empty list (some districts answer 404 for "no rows").
+
+        Raises:
+            AeriesCriticalError: Authentication, TLS, DNS or connection-refused failures.
+            AeriesRequestError: Failures left after every retry, and 4xx answers.
+        """
+        self._local.endpoint = endpoint
+        what = self._describe(endpoint, school_code)
+        logger.debug("GET %s", what)
+        try:
+            response = self._http.session.get(
+                self.base_url + path, params=self._params(params), headers=self._headers()
+            )
+        except requests.exceptions.RequestException as exc:
+            raise self._error_from_exception(exc, what) from None
+        return self._json_or_raise(response, what, not_found_is_empty)
+
+    def _error_from_exception(self, exc: BaseException, what: str) -> errors.AeriesError:
+        error_class = errors.classify_exception(exc)
+        self.stats.record_error(error_class)
+        if error_class in errors.CRITICAL_CLASSES:
+            return errors.AeriesCriticalError(
+                f"{_CRITICAL_TEXT[error_class]} while requesting {what} from {self._host()}",
+                error_class,
+            )
+        return errors.AeriesRequestError(
+            f"{error_class} while requesting {what}, after {self.retry.max_attempts} attempts",
+            error_class,
+        )
+
+    def _json_or_raise(self, response: Response, what: str, not_found_is_empty: bool) -> Any:
+        status = response.status_code
+        error_class = errors.classify_status(status)
+        if error_class is None:
+            parsed = getattr(response, "_aeries_json", None)
+            if parsed is not None:
+                return parsed
+            try:
+                return orjson.loads(response.content)
+            except (orjson.JSONDecodeError, requests.exceptions.RequestException):
+                self.stats.record_error(errors.MALFORMED_RESPONSE)
+                raise errors.AeriesRequestError(
+                    f"malformed JSON from {what}, after {self.retry.max_attempts} attempts",
+                    errors.MALFORMED_RESPONSE,
+                ) from None
+        if error_class == errors.NOT_FOUND and not_found_is_empty:
+            return []
+        self.stats.record_error(error_class)
+        message = _server_message(response)
+        if error_class == errors.AUTH:
+            raise errors.AeriesCriticalError(
+                f"Aeries refused the certificate (HTTP {status}) for {what}: {message}".rstrip(": "),
+                error_class,
+            )
+        raise errors.AeriesRequestError(f"HTTP {status} from {what}: {message}".rstrip(": "), error_class)
+
+    def _host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def _cached(self, key: Any, loader: Any) -> Any:
+        with self._cache_lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = loader()
+        with self._cache_lock:
+            self._cache[key] = value
+        return value
+
+    def clear_cache(self) -> None:
+        """Forget cached calendars and absence codes (they are refreshed once per sync)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    # -- routes --------------------------------------------------------------------------------
+    def system_info(self) -> Dict[str, Any]:
+        """Return `/systeminfo` (server version, year, clock)."""
+        body = self.get_json("systeminfo", settings.SYSTEMINFO_PATH)
+        if not isinstance(body, dict):
+            raise errors.AeriesRequestError("systeminfo did not return an object", errors.MALFORMED_RESPONSE)
+        return body
+
+    def server_now(self) -> datetime:
+        """Return the server's local wall-clock time from `systeminfo.CurrentDateTime`."""
+        return parse_server_datetime(str(self.system_info()["CurrentDateTime"]))
+
+    def schools(self) -> List[Dict[str, Any]]:
+        """Return every school object of the district (including pseudo-schools)."""
+        return _as_list(self._cached("schools", lambda: self.get_json("schools", settings.SCHOOLS_PATH)))
+
+    def calendar(self, school_code: int) -> List[Dict[str, Any]]:
+        """Return a school's calendar rows (cached for the life of this client)."""
+        path = settings.CALENDAR_PATH.format(school_code=school_code)
+        return _as_list(
+            self._cached(("calendar", school_code), lambda: self.get_json("calendar", path, school_code=school_code))
+        )
+
+    def absence_codes(self, school_code: int) -> List[Dict[str, Any]]:
+        """Return a school's absence codes (cached for the life of this client)."""
+        path = settings.ABSENCE_CODES_PATH.format(school_code=school_code)
+        return _as_list(
+            self._cached(
+                ("absence_codes", school_code),
+                lambda: self.get_json("absence_codes", path, school_code=school_code),
+            )
+        )
+
+    def students(self, school_code: int, page_size: int = settings.DEFAULT_STUDENT_PAGE_SIZE) -> Iterator[List[Dict[str, Any]]]:
+        """Yield a school's student records page by page (`StartingRecord`/`EndingRecord`)."""
+        self._local.endpoint = "students"
+        what = self._describe("students", school_code)
+        rest = RESTClient(base_url=self.base_url, headers=self._headers(), session=self._http.session)
+
+        def check(response: Response, *args: Any, **kwargs: Any) -> None:
+            if errors.classify_status(response.status_code) is not None or getattr(
+                response, "_aeries_json", None
+            ) is None:
+                self._json_or_raise(response, what, not_found_is_empty=False)
+
+        try:
+            for page in rest.paginate(
+                settings.STUDENTS_PATH.format(school_code=school_code),
+                params=self._params(),
+                paginator=RecordRangePaginator(page_size),
+                data_selector="$",
+                hooks={"response": [check]},
+            ):
+                yield list(page)
+        except requests.exceptions.RequestException as exc:
+            raise self._error_from_exception(exc, what) from None
+
+    def student(self, school_code: int, student_id: int) -> List[Dict[str, Any]]:
+        """Return one student's records at one school ([] when the student has none there)."""
+        path = settings.STUDENT_PATH.format(school_code=school_code, student_id=student_id)
+        return _as_list(self.get_json("student", path, school_code=school_code, not_found_is_empty=True))
+
+    def enrollment(self, school_code: int, year: int) -> List[Dict[str, Any]]:
+        """Return every enrollment row of a school for an academic year (`yyyy`)."""
+        path = settings.ENROLLMENT_PATH.format(school_code=school_code, year=year)
+        return _as_list(self.get_json("enrollment", path, school_code=school_code, not_found_is_empty=True))
+
+    def attendance(self, school_code: int, start: date, end: date) -> List[Dict[str, Any]]:
+        """Return the school-wide attendance for `start`..`end` (both inclusive)."""
+        path = settings.ATTENDANCE_PATH.format(school_code=school_code)
+        params = {"StartDate": aeries_date(start), "EndDate": aeries_date(end)}
+        return _as_list(
+            self.get_json("attendance", path, params, school_code=school_code, not_found_is_empty=True)
+        )
+
+    def data_changes(self, area: str, since: datetime) -> List[Dict[str, Any]]:
+        """Return the students whose `area` data changed at or after `since` (server local time)."""
+        path = settings.DATA_CHANGES_PATH.format(
+            area=area, y=since.year, m=since.month, d=since.day, h=since.hour, minute=since.minute
+        )
+        return _as_list(self.get_json("data_changes", path, not_found_is_empty=True))
+
+
+_CRITICAL_TEXT = {
+    errors.TLS: "TLS certificate verification failed",
+    errors.DNS: "the Aeries host name could not be resolved",
+    errors.CONNECTION_REFUSED: "the Aeries server refused the connection",
+}
+
+
+def _as_list(body: Any) -> List[Dict[str, Any]]:
+    if body is None:
+        return []
+    if isinstance(body, list):
+        return body
+    # Older servers answer single-object routes with a bare object.
+    return [body]
+
+
+def _server_message(response: Response) -> str:
+    try:
+        body = orjson.loads(response.content)
+    except (orjson.JSONDecodeError, requests.exceptions.RequestException):
+        return ""
+    if isinstance(body, dict) and isinstance(body.get("Message"), str):
+        # Aeries messages describe the failure, not the student; keep them short anyway.
+        return body["Message"][:200]
+    return ""

@@ -1,0 +1,143 @@
+"""The sync plan: which date window each school is read for, cut into numbered batches."""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from aeries_source.calendar_index import CalendarIndex
+from aeries_source.chunking import date_chunks
+
+FULL = "full"
+DELTA = "delta"
+EXPLICIT = "explicit"
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One school's attendance for one date chunk: a batch, numbered stably within its plan.
+
+    Batch numbers run 1..N over the schools in ascending code order and, within a school, over
+    its chunks in date order, so the same arguments against the same server give the same
+    numbers (what `--dry-run` shows and `--resume-from-batch` refers to).
+    """
+
+    batch: int
+    school_code: int
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class SchoolWindow:
+    """The attendance window one school is re-read for in a sync, and why."""
+
+    school_code: int
+    start: date
+    end: date
+    reason: str
+
+
+@dataclass
+class SyncPlan:
+    """Everything a sync will read, decided before the first attendance request."""
+
+    mode: str
+    windows: List[SchoolWindow]
+    units: List[WorkUnit] = field(default_factory=list)
+
+    def units_for(self, school_code: int) -> List[WorkUnit]:
+        """Return the units of one school in date order."""
+        return [u for u in self.units if u.school_code == school_code]
+
+    def windows_for(self, school_code: int) -> List[SchoolWindow]:
+        """Return the windows of one school: its main window and any failed chunks to retry."""
+        return [w for w in self.windows if w.school_code == school_code]
+
+    @property
+    def school_codes(self) -> List[int]:
+        """The schools the plan reads, in ascending order."""
+        return sorted({w.school_code for w in self.windows})
+
+
+def number_units(windows: Sequence[SchoolWindow], chunk_days: int) -> List[WorkUnit]:
+    """Cut each school's windows into chunks and number them as batches 1..N."""
+    units: List[WorkUnit] = []
+    for window in sorted(windows, key=lambda w: (w.school_code, w.start)):
+        for start, end in date_chunks(window.start, window.end, chunk_days):
+            units.append(WorkUnit(len(units) + 1, window.school_code, start, end))
+    return units
+
+
+def _with_retries(
+    windows: List[SchoolWindow], retry_windows: Dict[int, List[Tuple[date, date]]]
+) -> List[SchoolWindow]:
+    """Add the chunks an earlier sync failed to read, unless a planned window already covers them."""
+    result = list(windows)
+    for sc, failed in retry_windows.items():
+        mains = [w for w in windows if w.school_code == sc]
+        for start, end in sorted(failed):
+            if not any(w.start <= start and end <= w.end for w in mains):
+                result.append(SchoolWindow(sc, start, end, "retry of a chunk an earlier sync could not read"))
+    return result
+
+
+def delta_start(
+    calendar: CalendarIndex, last_synced: date, lookback_days: int, year_start: date
+) -> "tuple[date, str]":
+    """Return where a delta sync re-reads a school from, and the reason in words.
+
+    Rule: from the first day of the earliest unlocked attendance month when the calendar locks
+    any month (locked months cannot change); otherwise from the cursor minus `lookback_days`.
+    Never later than the day after the cursor, so nothing between two syncs is skipped even when
+    months were locked in between, and never before the school year.
+    """
+    after_cursor = last_synced + timedelta(days=1)
+    unlocked = calendar.first_unlocked_day() if calendar.has_locked_months() else None
+    if unlocked is not None:
+        start, reason = min(unlocked, after_cursor), "first unlocked attendance month"
+    elif calendar.has_locked_months():
+        start, reason = after_cursor, "every attendance month locked; only days after the cursor"
+    else:
+        start, reason = last_synced - timedelta(days=lookback_days), f"cursor minus {lookback_days} days"
+    return max(start, year_start), reason
+
+
+def build_plan(
+    school_codes: Sequence[int],
+    calendars: Dict[int, CalendarIndex],
+    last_synced: Dict[int, Optional[date]],
+    year_start: date,
+    year_end: date,
+    today: date,
+    chunk_days: int,
+    lookback_days: int,
+    explicit_start: Optional[date] = None,
+    explicit_end: Optional[date] = None,
+    retry_windows: Optional[Dict[int, List[Tuple[date, date]]]] = None,
+) -> SyncPlan:
+    """Decide each school's window and number the batches.
+
+    With explicit dates every school reads exactly that range. Otherwise a school without a
+    cursor gets a full load from `year_start` up to today (by the server's clock) or the year's
+    end, whichever is first, and a school with a cursor gets a delta window (see `delta_start`).
+    Chunks that an earlier sync failed to read (`retry_windows`) are always added.
+    """
+    retries = {sc: w for sc, w in (retry_windows or {}).items() if sc in set(school_codes)}
+    windows: List[SchoolWindow] = []
+    if explicit_start is not None or explicit_end is not None:
+        start = explicit_start or year_start
+        end = explicit_end or min(year_end, today)
+        windows = _with_retries([SchoolWindow(sc, start, end, "requested range") for sc in school_codes], retries)
+        return SyncPlan(EXPLICIT, windows, number_units(windows, chunk_days))
+
+    stop = min(year_end, today)
+    mode = DELTA if school_codes and all(last_synced.get(sc) for sc in school_codes) else FULL
+    for sc in school_codes:
+        cursor = last_synced.get(sc)
+        if cursor is None:
+            windows.append(SchoolWindow(sc, year_start, stop, "first load of the school year"))
+            continue
+        start, reason = delta_start(calendars[sc], cursor, lookback_days, year_start)
+        windows.append(SchoolWindow(sc, start, stop, reason))
+    windows = _with_retries(windows, retries)
+    return SyncPlan(mode, windows, number_units(windows, chunk_days))

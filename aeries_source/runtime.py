@@ -1,0 +1,116 @@
+"""Per-sync runtime shared by the resources: client, plan, run id, checkpoint budget and progress."""
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Set
+
+from aeries_source.breaker import CircuitBreaker
+from aeries_source.client import AeriesClient
+from aeries_source.planning import SyncPlan, WorkUnit
+
+
+class UnitBudget:
+    """How many batches one pipeline run may extract before it stops to commit a checkpoint.
+
+    Shared by the per-school resources, which run in parallel threads.
+    """
+
+    def __init__(self, limit: Optional[int]) -> None:
+        self._lock = threading.Lock()
+        self.limit = limit
+        self.taken = 0
+
+    def take(self) -> bool:
+        """Claim one batch; False once the run's budget is spent."""
+        with self._lock:
+            if self.limit is not None and self.taken >= self.limit:
+                return False
+            self.taken += 1
+            return True
+
+    def reset(self) -> None:
+        """Start a new pipeline run with a full budget."""
+        with self._lock:
+            self.taken = 0
+
+
+@dataclass
+class SyncRuntime:
+    """What one sync (one command invocation) shares across its pipeline runs and resources.
+
+    Attributes:
+        client: The Aeries client (its cache holds calendars and absence codes for the sync).
+        plan: The plan every resource follows.
+        run_id: The sync's operation id, stamped on every attendance row.
+        resume_from_batch: Batches numbered below this are skipped.
+        budget: Batches per pipeline run (the checkpoint interval); None means no limit.
+        on_unit_done: Called after each batch is extracted (progress reporting).
+    """
+
+    client: AeriesClient
+    plan: SyncPlan
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    resume_from_batch: int = 0
+    budget: UnitBudget = field(default_factory=lambda: UnitBudget(None))
+    on_unit_done: Optional[Callable[[WorkUnit, int], None]] = None
+    breaker_threshold: int = 10
+    done: Set[int] = field(default_factory=set)
+    failed: Dict[int, str] = field(default_factory=dict)
+    _breakers: Dict[int, CircuitBreaker] = field(default_factory=dict)
+    rows: Dict[str, int] = field(default_factory=dict)
+    rejects: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark_done(self, unit: WorkUnit, rows: int = 0, extracted: bool = False) -> None:
+        """Record a batch as finished (extracted now, or found done in the checkpoint)."""
+        with self._lock:
+            self.done.add(unit.batch)
+            if extracted:
+                self.rows["attendance_records"] = self.rows.get("attendance_records", 0) + rows
+        if extracted and self.on_unit_done is not None:
+            self.on_unit_done(unit, rows)
+
+    def mark_failed(self, unit: WorkUnit, error_class: str) -> None:
+        """Record a batch that could not be read in this sync (the next sync retries it)."""
+        with self._lock:
+            self.failed[unit.batch] = error_class
+
+    def breaker(self, school_code: int) -> CircuitBreaker:
+        """Return the school's circuit breaker (one per school for the whole sync)."""
+        with self._lock:
+            if school_code not in self._breakers:
+                self._breakers[school_code] = CircuitBreaker(self.breaker_threshold)
+            return self._breakers[school_code]
+
+    @property
+    def skipped_schools(self) -> List[int]:
+        """Schools whose breaker opened during this sync."""
+        with self._lock:
+            return sorted(sc for sc, b in self._breakers.items() if b.is_open)
+
+    def count_rejects(self, n: int) -> None:
+        """Count records sent to the rejects table."""
+        with self._lock:
+            self.rejects += n
+
+    def is_skipped(self, unit: WorkUnit) -> bool:
+        """Tell whether `--resume-from-batch` excludes this batch."""
+        return unit.batch < self.resume_from_batch
+
+    @property
+    def remaining(self) -> int:
+        """Batches of the plan not done, not failed and not excluded: what another run would read."""
+        with self._lock:
+            return sum(
+                1 for u in self.plan.units
+                if u.batch not in self.done and u.batch not in self.failed and not self.is_skipped(u)
+            )
+
+    def schools_with_work(self) -> List[int]:
+        """Schools that still have batches to read in this sync."""
+        with self._lock:
+            return sorted({
+                u.school_code for u in self.plan.units
+                if u.batch not in self.done and u.batch not in self.failed and not self.is_skipped(u)
+            })

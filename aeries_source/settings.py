@@ -1,0 +1,56 @@
+"""Endpoint paths and defaults for the Aeries v5 source."""
+
+from datetime import date
+
+API_PREFIX = "api/v5"
+
+SYSTEMINFO_PATH = "systeminfo"
+SCHOOLS_PATH = "schools"
+CALENDAR_PATH = "schools/{school_code}/calendar"
+ABSENCE_CODES_PATH = "schools/{school_code}/AbsenceCodes"
+STUDENTS_PATH = "schools/{school_code}/students"
+STUDENT_PATH = "schools/{school_code}/students/{student_id}"
+ENROLLMENT_PATH = "schools/{school_code}/enrollment/0/year/{year}"
+ATTENDANCE_PATH = "schools/{school_code}/attendance/"
+DATA_CHANGES_PATH = "StudentDataChanges/{area}/{y}/{m}/{d}/{h}/{minute}"
+
+# Defaults of the original design (school year 2024-2025).
+DEFAULT_START_DATE = date(2024, 8, 15)
+DEFAULT_END_DATE = date(2025, 6, 12)
+DEFAULT_DATABASE_YEAR = 2024
+DEFAULT_CHUNK_DAYS = 30
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_STUDENT_PAGE_SIZE = 500
+DEFAULT_LOOKBACK_DAYS = 14
+DEFAULT_CHECKPOINT_EVERY = 10
+
+# Aeries allows traditional periods 0-9.
+ALL_PERIODS = tuple(str(p) for p in range(10))
+
+# Sentinel student id of the tombstone rows that clear a re-synced school-day
+# (primary-key columns are NOT NULL, so a real value is needed; Aeries ids are > 0).
+TOMBSTONE_STUDENT_ID = 0
+
+# Student fields loaded by default: what attendance-intervention work needs, nothing more
+# (no addresses, phones, birthdates, parent names or e-mail). Override with `student_fields`.
+DEFAULT_STUDENT_FIELDS = (
+    "StudentID",
+    "SchoolCode",
+    "StudentNumber",
+    "StateStudentID",
+    "FirstName",
+    "LastName",
+    "Grade",
+    "SchoolEnterDate",
+    "SchoolLeaveDate",
+    "InactiveStatusCode",
+    "Track",
+    "AttendanceProgramCodePrimary",
+    "LowSchedulingPeriod",
+    "HighSchedulingPeriod",
+    "HomeRoomTeacherNumber",
+    "CounselorNumber",
+    "CorrespondenceLanguageCode",
+)
+STUDENT_DATE_FIELDS = ("Birthdate", "SchoolEnterDate", "DistrictEnterDate", "SchoolLeaveDate")
+ENROLLMENT_DATE_FIELDS = ("EnterDate", "LeaveDate")

@@ -1,0 +1,211 @@
+"""Pure transformations of Aeries payloads into table rows (no I/O)."""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from aeries_source.calendar_index import CalendarIndex
+from aeries_source.dates import parse_aeries_date
+from aeries_source.settings import ALL_PERIODS, TOMBSTONE_STUDENT_ID
+from aeries_source.status import PRESENT, is_absence, is_tardy, status_for_type_code
+
+TOMBSTONE_COLUMN = "sync_tombstone"
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake_case(name: str) -> str:
+    """Convert an Aeries field name (`StudentID`, `AddressZipExt`) to snake_case."""
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+class RejectedRecord(ValueError):
+    """A record Aeries sent that cannot be turned into a row; carries the reason."""
+
+
+@dataclass
+class AbsenceCode:
+    """The parts of an absence-code row that decide an attendance status."""
+
+    code: str
+    type_code: int
+    status: str
+
+
+@dataclass
+class SchoolContext:
+    """What the attendance transform must know about one school."""
+
+    school_code: int
+    attendance_type: str
+    calendar: CalendarIndex
+    codes: Dict[str, AbsenceCode]
+    periods: List[str] = field(default_factory=list)
+
+    @property
+    def is_period_school(self) -> bool:
+        """Tell whether the school takes attendance per period."""
+        return self.attendance_type.lower() == "period"
+
+
+def build_absence_codes(rows: Iterable[Mapping[str, Any]]) -> Dict[str, AbsenceCode]:
+    """Index a school's AbsenceCodes payload by code, skipping codes whose TypeCode is unknown."""
+    codes: Dict[str, AbsenceCode] = {}
+    for row in rows:
+        code = str(row.get("AbsenceCode") or "")
+        type_code = row.get("TypeCode")
+        status = status_for_type_code(type_code) if isinstance(type_code, int) else None
+        if code and status is not None:
+            codes[code] = AbsenceCode(code=code, type_code=int(type_code), status=status)
+    return codes
+
+
+def _lookup(ctx: SchoolContext, code: str) -> AbsenceCode:
+    found = ctx.codes.get(code)
+    if found is None:
+        raise RejectedRecord(f"unknown absence code {code!r}")
+    return found
+
+
+def _classes_by_period(day: Mapping[str, Any]) -> Dict[str, Tuple[str, Optional[int]]]:
+    classes = day.get("Classes") or []
+    if not isinstance(classes, list):
+        raise RejectedRecord("Classes is not a list")
+    by_period: Dict[str, Tuple[str, Optional[int]]] = {}
+    for item in classes:
+        if not isinstance(item, Mapping):
+            raise RejectedRecord("class entry is not an object")
+        period = str(item.get("Period", ""))
+        if period not in ALL_PERIODS:
+            raise RejectedRecord(f"period {period!r} is outside 0-9")
+        code = item.get("AttendanceCode")
+        if not isinstance(code, str):
+            raise RejectedRecord("class AttendanceCode is missing or not text")
+        section = item.get("SectionNumber")
+        if section is not None and not isinstance(section, int):
+            raise RejectedRecord("SectionNumber is not an integer")
+        if code:
+            by_period[period] = (code, section)
+    return by_period
+
+
+def attendance_day_row(ctx: SchoolContext, student_id: Any, day: Mapping[str, Any]) -> Dict[str, Any]:
+    """Turn one Aeries AttendanceDay of one student into an `attendance_records` row.
+
+    Args:
+        ctx: The school the request was made for (Aeries does not echo it).
+        student_id: The `StudentID` of the enclosing student object.
+        day: One element of `AttendanceDays`.
+
+    Returns:
+        The row, with a status per period the school uses (absent codes there read as present,
+        since the school reports attendance negatively) and the raw codes and sections.
+
+    Raises:
+        RejectedRecord: When a field is missing, of the wrong type, or names an unknown code.
+    """
+    if not isinstance(student_id, int) or isinstance(student_id, bool) or student_id <= 0:
+        raise RejectedRecord("StudentID is missing or not a positive integer")
+    try:
+        attendance_date = parse_aeries_date(day.get("CalendarDate"))
+    except ValueError as exc:
+        raise RejectedRecord(f"CalendarDate is not a date: {exc}") from None
+    if attendance_date is None:
+        raise RejectedRecord("CalendarDate is missing")
+    all_day_code = day.get("AllDayAttendanceCode") or ""
+    if not isinstance(all_day_code, str):
+        raise RejectedRecord("AllDayAttendanceCode is not text")
+    classes = _classes_by_period(day)
+
+    all_day = _lookup(ctx, all_day_code) if all_day_code else None
+    period_codes = {p: _lookup(ctx, code) for p, (code, _) in classes.items()}
+
+    row: Dict[str, Any] = {
+        "school_code": ctx.school_code,
+        "student_id": student_id,
+        "attendance_date": attendance_date,
+        "all_day_code": all_day_code or None,
+        "all_day_status": all_day.status if all_day else None,
+    }
+    for period in ALL_PERIODS:
+        if period in classes:
+            code, section = classes[period]
+            row[f"period_{period}_status"] = period_codes[period].status
+            row[f"period_{period}_code"] = code
+            row[f"period_{period}_section"] = section
+        elif period in ctx.periods:
+            row[f"period_{period}_status"] = PRESENT
+
+    row["is_full_day_absent"] = _is_full_day_absent(ctx, attendance_date, all_day, period_codes)
+    row["is_present"] = not row["is_full_day_absent"]
+    tardies = sum(1 for c in period_codes.values() if is_tardy(c.type_code))
+    if not period_codes and all_day is not None and is_tardy(all_day.type_code):
+        tardies = 1
+    row["tardy_count"] = tardies
+    row["can_be_corrected"] = ctx.calendar.can_be_corrected(attendance_date)
+    row["correction_deadline"] = ctx.calendar.correction_deadline(attendance_date)
+    row[TOMBSTONE_COLUMN] = False
+    return row
+
+
+def _is_full_day_absent(
+    ctx: SchoolContext,
+    day: date,
+    all_day: Optional[AbsenceCode],
+    period_codes: Mapping[str, AbsenceCode],
+) -> bool:
+    # The all-day code decides when present; a period school may also leave it blank while every
+    # period that met that day carries an absence.
+    if all_day is not None:
+        return is_absence(all_day.type_code)
+    if not ctx.is_period_school or not period_codes:
+        return False
+    entry = ctx.calendar.get(day)
+    meeting = list(entry.period_pattern) if entry and entry.period_pattern else ctx.periods
+    if not meeting:
+        return False
+    return all(p in period_codes and is_absence(period_codes[p].type_code) for p in meeting)
+
+
+def tombstone_row(school_code: int, day: date) -> Dict[str, Any]:
+    """Return the row that makes a merge delete every stored record of one school-day.
+
+    Its merge key (school, date) clears the day in the destination; its hard-delete flag keeps
+    it from being inserted, so a day Aeries now reports as empty ends up empty.
+    """
+    return {
+        "school_code": school_code,
+        "student_id": TOMBSTONE_STUDENT_ID,
+        "attendance_date": day,
+        TOMBSTONE_COLUMN: True,
+    }
+
+
+def snake_record(
+    record: Mapping[str, Any],
+    fields: Optional[Sequence[str]] = None,
+    date_fields: Iterable[str] = (),
+    drop: Iterable[str] = (),
+) -> Dict[str, Any]:
+    """Copy an Aeries object into a snake_case row, keeping only `fields` when given.
+
+    Fields named in `date_fields` become `date` values (Aeries sends naive midnight datetimes).
+
+    Raises:
+        RejectedRecord: When a date field holds something that is not a date.
+    """
+    wanted = set(fields) if fields is not None else None
+    dates = set(date_fields)
+    dropped = set(drop)
+    row: Dict[str, Any] = {}
+    for key, value in record.items():
+        if key in dropped or (wanted is not None and key not in wanted):
+            continue
+        if key in dates:
+            try:
+                value = parse_aeries_date(value)
+            except ValueError as exc:
+                raise RejectedRecord(f"{key} is not a date: {exc}") from None
+        row[snake_case(key)] = value
+    return row
