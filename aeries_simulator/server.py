@@ -1,0 +1,111 @@
+"""HTTP plumbing: a threaded server on 127.0.0.1 and low-level ways to answer (or fail to)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .routes import Response
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+Dispatch = Callable[["RequestHandler"], None]
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """Hands every request to the server's dispatch function."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as IIS serves Aeries
+    server_version = "Microsoft-IIS/10.0"
+    sys_version = ""
+    server: SimulatorHttpServer
+
+    def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+        """Dispatch a GET."""
+        self.server.dispatch(self)
+
+    do_POST = do_GET
+    do_PUT = do_GET
+    do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature fixed by base class
+        """Send access logs to logging at DEBUG instead of stderr."""
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    def write(self, response: Response) -> None:
+        """Write a complete response."""
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def write_truncated(self, response: Response) -> None:
+        """Promise the whole body in Content-Length, send half of it, then close."""
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body) + 16))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(response.body[: len(response.body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def reset(self) -> None:
+        """Abort the connection with a TCP reset (SO_LINGER 0), sending nothing."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:  # the client may already be gone
+            pass
+        self.close_connection = True
+
+
+class SimulatorHttpServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer bound to loopback only, with daemon request threads."""
+
+    daemon_threads = True  # a hanging request must never hold up stop()
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, port: int, dispatch: Dispatch) -> None:
+        """Bind 127.0.0.1:port (0 = ephemeral)."""
+        super().__init__((LOOPBACK, port), RequestHandler)
+        self.dispatch = dispatch
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Log handler errors (clients hanging up mid-response are routine here)."""
+        logger.debug("request from %s failed", client_address, exc_info=True)
+
+
+class ServerThread:
+    """Runs a SimulatorHttpServer in a background thread."""
+
+    def __init__(self, port: int, dispatch: Dispatch) -> None:
+        """Bind immediately so the port is known before start() returns."""
+        self.httpd = SimulatorHttpServer(port, dispatch)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="aeries-simulator", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self.httpd.server_address[1])
+
+    def start(self) -> None:
+        """Start serving."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
