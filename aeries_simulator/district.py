@@ -214,10 +214,12 @@ class District:
         if len(real) < 2:
             return
         spec = self.spec
-        for index, school in enumerate(real):
+        for school in real:
             others = [s for s in real if s.code != school.code]
             for record in list(self.records[school.code]):
                 h = key(spec.seed, record.student_id, 0xC0C)
+                if record.student_number > spec.students_per_school:
+                    continue  # already a second record; nobody gets a third
                 if unit(h) >= 0.015 or record.leave_date is not None:
                     continue
                 other = others[(h >> 16) % len(others)]
