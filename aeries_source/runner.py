@@ -1,0 +1,348 @@
+"""Runs one sync: validates, plans, extracts in checkpointed pipeline runs and summarises."""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from aeries_source import aeries, attendance_resource_name, plan_sync, settings
+from aeries_source.client import AeriesClient, RetryPolicy
+from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
+from aeries_source.planning import SyncPlan, WorkUnit
+from aeries_source.runtime import SyncRuntime, UnitBudget
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_PARTIAL = 3
+EXIT_CRITICAL = 4
+
+# Composite indexes created on Postgres after the first load (dlt creates none for primary keys).
+TABLE_INDEXES: Dict[str, Sequence[Sequence[str]]] = {
+    "attendance_records": (("school_code", "student_id", "attendance_date"), ("school_code", "attendance_date")),
+    "students": (("student_id", "school_code"),),
+    "enrollment": (("student_id", "school_code", "academic_year", "enter_date"),),
+    "calendar_days": (("school_code", "calendar_date"),),
+    "absence_codes": (("school_code", "absence_code"),),
+    "schools": (("school_code",),),
+    "rejects": (("reject_id",),),
+}
+
+
+@dataclass
+class SyncOptions:
+    """Everything one sync needs; built by `pipelines/attendance.py` from flags and `.dlt` config."""
+
+    base_url: str
+    certificate: str
+    database_year: int = settings.DEFAULT_DATABASE_YEAR
+    start_date: Optional[date] = None
+    end_date: Optional[date] = None
+    school_year_start: date = settings.DEFAULT_START_DATE
+    school_year_end: date = settings.DEFAULT_END_DATE
+    chunk_days: int = settings.DEFAULT_CHUNK_DAYS
+    batch_size: int = settings.DEFAULT_BATCH_SIZE
+    school_codes: Optional[List[int]] = None
+    lookback_days: int = settings.DEFAULT_LOOKBACK_DAYS
+    resume_from_batch: int = 0
+    checkpoint_every: int = settings.DEFAULT_CHECKPOINT_EVERY
+    breaker_threshold: int = 10
+    student_fields: Optional[List[str]] = None
+    destination: str = "duckdb"
+    duckdb_path: Optional[str] = None
+    dataset_name: str = "aeries"
+    pipeline_name: str = "aeries_attendance"
+    pipelines_dir: Optional[str] = None
+    dry_run: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    verify_tls: Union[bool, str] = True
+
+
+@dataclass
+class SyncResult:
+    """What a sync did, for the summary and the exit code."""
+
+    exit_code: int
+    status: str
+    message: str = ""
+    plan: Optional[SyncPlan] = None
+    run_id: str = ""
+    rows: Dict[str, int] = field(default_factory=dict)
+    attendance_records: int = 0
+    seconds: float = 0.0
+    requests: int = 0
+    retries: int = 0
+    errors: Dict[str, int] = field(default_factory=dict)
+    failed_batches: Dict[int, str] = field(default_factory=dict)
+    skipped_schools: List[int] = field(default_factory=list)
+    rejects: int = 0
+    pipeline_runs: int = 0
+
+    @property
+    def records_per_second(self) -> float:
+        """Attendance records loaded per second of the whole sync."""
+        return self.attendance_records / self.seconds if self.seconds > 0 else 0.0
+
+
+def validate_options(options: SyncOptions) -> None:
+    """Refuse options that cannot work, before anything is requested or written.
+
+    Raises:
+        AeriesConfigError: With one line naming the problem and how to fix it.
+    """
+    if not options.base_url:
+        raise AeriesConfigError(
+            "no Aeries server configured: set SOURCES__AERIES__BASE_URL and SOURCES__AERIES__CERTIFICATE "
+            "(or .dlt/secrets.toml), or run with --demo"
+        )
+    if not options.certificate:
+        raise AeriesConfigError("no Aeries certificate configured: set SOURCES__AERIES__CERTIFICATE")
+    if options.chunk_days <= 0:
+        raise AeriesConfigError("chunk_days must be a positive number of days")
+    if options.batch_size <= 0:
+        raise AeriesConfigError("batch_size must be a positive number of records")
+    if options.checkpoint_every <= 0:
+        raise AeriesConfigError("checkpoint_every must be a positive number of batches")
+    if options.resume_from_batch < 0:
+        raise AeriesConfigError("resume_from_batch cannot be negative")
+    if options.lookback_days < 0:
+        raise AeriesConfigError("lookback_days cannot be negative")
+    if options.start_date and options.end_date and options.end_date < options.start_date:
+        raise AeriesConfigError(
+            f"end date {options.end_date} is before start date {options.start_date}"
+        )
+    if options.school_year_end < options.school_year_start:
+        raise AeriesConfigError("school_year_end is before school_year_start")
+    if options.destination not in ("duckdb", "postgres"):
+        raise AeriesConfigError("destination must be duckdb or postgres")
+
+
+def check_database_year(client: AeriesClient, year: int) -> None:
+    """Refuse a DatabaseYear the server does not offer (Aeries would silently serve another year)."""
+    info = client.system_info()
+    offered = [str(y) for y in info.get("AvailableDatabaseYears") or []]
+    wanted = f"{year}-{year + 1}"
+    if offered and wanted not in offered:
+        raise AeriesConfigError(
+            f"database_year {year} ({wanted}) is not offered by this Aeries server "
+            f"(available: {', '.join(offered)})"
+        )
+
+
+def make_pipeline(options: SyncOptions) -> dlt.Pipeline:
+    """Create the dlt pipeline for the chosen destination."""
+    if options.destination == "duckdb":
+        path = options.duckdb_path or f"{options.pipeline_name}.duckdb"
+        destination: Any = dlt.destinations.duckdb(credentials=path)
+    else:
+        destination = dlt.destinations.postgres()
+    kwargs: Dict[str, Any] = {}
+    if options.pipelines_dir:
+        kwargs["pipelines_dir"] = options.pipelines_dir
+    return dlt.pipeline(
+        pipeline_name=options.pipeline_name,
+        destination=destination,
+        dataset_name=options.dataset_name,
+        **kwargs,
+    )
+
+
+def _file_format(options: SyncOptions) -> str:
+    # Postgres loads fastest with COPY (csv); DuckDB with parquet (its insert_values path is slow).
+    return "csv" if options.destination == "postgres" else "parquet"
+
+
+def _finish_pending(pipeline: dlt.Pipeline) -> None:
+    """Load what an interrupted earlier run left extracted or normalized, before extracting anew.
+
+    `pipeline.run()` would otherwise load the old package and return without extracting.
+    """
+    if pipeline.has_pending_data:
+        logger.info("finishing a load that an earlier run left pending")
+        pipeline.normalize()
+        pipeline.load()
+
+
+def _resource_states(pipeline: dlt.Pipeline) -> Dict[str, Any]:
+    return dict(pipeline.state.get("sources", {}).get("aeries", {}).get("resources", {}))
+
+
+def _create_indexes(pipeline: dlt.Pipeline) -> None:
+    with pipeline.sql_client() as client:
+        for table, indexes in TABLE_INDEXES.items():
+            if not client.has_dataset() or table not in pipeline.default_schema.tables:
+                continue
+            qualified = client.make_qualified_table_name(table)
+            for n, columns in enumerate(indexes):
+                name = f"{table}_key_{n}_idx"
+                cols = ", ".join(client.escape_column_name(c) for c in columns)
+                client.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {qualified} ({cols})")
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """Find the AeriesError (or other root cause) inside dlt's step-failure wrappers."""
+    seen = exc
+    for _ in range(10):
+        if isinstance(seen, AeriesError):
+            return seen
+        nxt = getattr(seen, "exception", None) or seen.__cause__ or seen.__context__
+        if nxt is None or nxt is seen:
+            break
+        seen = nxt
+    return seen if isinstance(seen, AeriesError) else exc
+
+
+def describe_plan(plan: SyncPlan, batch_size: int) -> List[str]:
+    """Return the plan as lines for `--dry-run`: schools, windows, batches and estimated requests."""
+    lines = [f"mode: {plan.mode}; {len(plan.school_codes)} school(s); {len(plan.units)} batch(es)"]
+    for sc in plan.school_codes:
+        for window in plan.windows_for(sc):
+            units = [u for u in plan.units_for(sc) if window.start <= u.start <= window.end]
+            first, last = (units[0].batch, units[-1].batch) if units else (0, 0)
+            lines.append(
+                f"  school {sc}: {window.start}..{window.end} ({window.reason}), "
+                f"batches {first}-{last}"
+            )
+    for unit in plan.units:
+        lines.append(f"    batch {unit.batch}: school {unit.school_code} {unit.start}..{unit.end}")
+    small = 3 + 4 * len(plan.school_codes)  # systeminfo, schools; per school calendar, codes, students, enrollment
+    lines.append(
+        f"estimated requests: {len(plan.units)} attendance + about {small} others "
+        f"(student pages add one per {settings.DEFAULT_STUDENT_PAGE_SIZE} students); "
+        f"records are written in groups of {batch_size}"
+    )
+    return lines
+
+
+def run_sync(
+    options: SyncOptions,
+    on_unit_done: Optional[Callable[[WorkUnit, int], None]] = None,
+    on_plan: Optional[Callable[[SyncPlan], None]] = None,
+) -> SyncResult:
+    """Run one sync end to end and return its result; never raises for expected failures.
+
+    Args:
+        options: What to sync and where.
+        on_unit_done: Progress callback, called after each batch is extracted.
+        on_plan: Called once with the plan before the first attendance request.
+    """
+    started = time.monotonic()
+    try:
+        validate_options(options)
+        client = AeriesClient(
+            options.base_url, options.certificate, options.database_year, options.retry, options.verify_tls
+        )
+        check_database_year(client, options.database_year)
+        pipeline = make_pipeline(options)
+        _finish_pending(pipeline)
+        if not options.dry_run:
+            pipeline.sync_destination()
+        plan = plan_sync(
+            client, options.school_codes, options.start_date, options.end_date, options.chunk_days,
+            options.lookback_days, options.school_year_start, options.school_year_end,
+            _resource_states(pipeline),
+        )
+    except AeriesConfigError as exc:
+        return SyncResult(EXIT_BAD_INPUT, "bad_input", str(exc), seconds=time.monotonic() - started)
+    except AeriesCriticalError as exc:
+        return SyncResult(EXIT_CRITICAL, "critical", str(exc), seconds=time.monotonic() - started)
+    except AeriesError as exc:
+        return SyncResult(EXIT_PARTIAL, "failed", str(exc), seconds=time.monotonic() - started)
+
+    if on_plan is not None:
+        on_plan(plan)
+    if options.dry_run:
+        snap = client.stats.snapshot()
+        return SyncResult(EXIT_OK, "dry_run", "dry run: nothing written", plan=plan,
+                          seconds=time.monotonic() - started, requests=int(snap["requests"]))
+
+    runtime = SyncRuntime(
+        client=client, plan=plan, resume_from_batch=options.resume_from_batch,
+        budget=UnitBudget(options.checkpoint_every), on_unit_done=on_unit_done,
+        breaker_threshold=options.breaker_threshold,
+    )
+    result = SyncResult(EXIT_OK, "done", plan=plan, run_id=runtime.run_id)
+    try:
+        _run_checkpointed(pipeline, options, runtime, result)
+    except AeriesCriticalError as exc:
+        result.exit_code, result.status, result.message = EXIT_CRITICAL, "critical", str(exc)
+    except PipelineStepFailed as exc:
+        cause = _unwrap(exc)
+        if isinstance(cause, AeriesCriticalError):
+            result.exit_code, result.status, result.message = EXIT_CRITICAL, "critical", str(cause)
+        else:
+            result.exit_code, result.status = EXIT_PARTIAL, "failed"
+            result.message = f"{exc.step} step failed: {type(cause).__name__}: {_short(cause)}"
+    _fill_result(result, runtime, started)
+    if result.exit_code == EXIT_OK and (runtime.failed or runtime.remaining):
+        result.exit_code, result.status = EXIT_PARTIAL, "partial"
+        result.message = (
+            f"{len(runtime.failed)} batch(es) could not be read; the next run picks them up"
+        )
+    return result
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:300]
+
+
+def _run_checkpointed(
+    pipeline: dlt.Pipeline, options: SyncOptions, runtime: SyncRuntime, result: SyncResult
+) -> None:
+    """Extract in pipeline runs of at most `checkpoint_every` batches, each committed on its own."""
+    first = True
+    indexed = False
+    while first or runtime.remaining:
+        runtime.budget.reset()
+        source = aeries(
+            base_url=options.base_url, certificate=options.certificate,
+            database_year=options.database_year, chunk_days=options.chunk_days,
+            batch_size=options.batch_size, lookback_days=options.lookback_days,
+            student_fields=options.student_fields, runtime=runtime,
+        )
+        if not first:
+            names = [attendance_resource_name(sc) for sc in runtime.schools_with_work()]
+            source = source.with_resources(*names)
+        done_before = len(runtime.done) + len(runtime.failed)
+        info = pipeline.run(source, loader_file_format=_file_format(options))  # type: ignore[arg-type]
+        result.pipeline_runs += 1
+        _count_rows(pipeline, result)
+        if options.destination == "postgres" and not indexed:
+            _create_indexes(pipeline)
+            indexed = True
+        _raise_on_failed_jobs(info)
+        first = False
+        if len(runtime.done) + len(runtime.failed) == done_before:
+            break  # nothing moved: stop rather than loop
+
+
+def _raise_on_failed_jobs(info: LoadInfo) -> None:
+    info.raise_on_failed_jobs()
+
+
+def _count_rows(pipeline: dlt.Pipeline, result: SyncResult) -> None:
+    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    for table, n in counts.items():
+        if table.startswith("_dlt") or table == "attendance_records":
+            continue
+        result.rows[table] = result.rows.get(table, 0) + n
+
+
+def _fill_result(result: SyncResult, runtime: SyncRuntime, started: float) -> None:
+    snap = runtime.client.stats.snapshot()
+    result.seconds = time.monotonic() - started
+    result.attendance_records = runtime.rows.get("attendance_records", 0)
+    result.rows["attendance_records"] = result.attendance_records
+    result.requests = int(snap["requests"])
+    result.retries = int(snap["retries"])
+    result.errors = dict(snap["errors"])  # type: ignore[arg-type]
+    result.failed_batches = dict(runtime.failed)
+    result.skipped_schools = runtime.skipped_schools
+    result.rejects = runtime.rejects
