@@ -1,0 +1,127 @@
+"""Benchmark: how fast the simulator serves a large district's full-year attendance in 30-day windows."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import orjson
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _peak_rss(pid: int) -> int:
+    """Peak resident set size of a process in bytes (VmHWM on Linux, else current RSS)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return psutil.Process(pid).memory_info().rss
+
+
+def _windows(first: date, last: date, days: int) -> list[tuple[date, date]]:
+    out, start = [], first
+    while start <= last:
+        end = min(last, start + timedelta(days=days - 1))
+        out.append((start, end))
+        start = end + timedelta(days=1)
+    return out
+
+
+def main() -> int:
+    """Run the benchmark and print its figures."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--schools", type=int, default=20)
+    p.add_argument("--students-per-school", type=int, default=2000)
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--window-days", type=int, default=30)
+    args = p.parse_args()
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "aeries_simulator", "--port", "0", "--schools", str(args.schools),
+                             "--students-per-school", str(args.students_per_school)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        found = re.search(r"serving (\S+) certificate=(\S+)", proc.stdout.readline())
+        assert found, "simulator did not start"
+        base, cert = found.group(1) + "/api/v5", found.group(2)
+        rss_idle = psutil.Process(proc.pid).memory_info().rss
+        headers = {"AERIES-CERT": cert}
+        schools = [s["SchoolCode"] for s in requests.get(f"{base}/schools", headers=headers, timeout=30).json()
+                   if s["InactiveStatusCode"] == "" and not s["DoNotReport"]]
+        calendar = requests.get(f"{base}/schools/{schools[0]}/calendar", headers=headers, timeout=30).json()
+        taught = [date.fromisoformat(r["CalendarDate"][:10]) for r in calendar if r["HolidayCode"] == ""]
+        student_days = 0
+        for code in schools:
+            for s in requests.get(f"{base}/schools/{code}/students", headers=headers, timeout=60).json():
+                enter = date.fromisoformat(s["SchoolEnterDate"][:10])
+                leave = date.fromisoformat(s["SchoolLeaveDate"][:10]) if s["SchoolLeaveDate"] else date.max
+                student_days += sum(1 for d in taught if enter <= d <= leave)
+        jobs = [(code, a, b) for code in schools
+                for a, b in _windows(date.fromisoformat(calendar[0]["CalendarDate"][:10]),
+                                     date.fromisoformat(calendar[-1]["CalendarDate"][:10]), args.window_days)]
+        local = threading.local()
+        peak = [0]
+
+        def fetch(job: tuple[int, date, date]) -> tuple[int, int, int]:
+            session = getattr(local, "session", None) or requests.Session()
+            local.session = session
+            code, a, b = job
+            response = session.get(f"{base}/schools/{code}/attendance",
+                                   params={"StartDate": a.strftime("%Y%m%d"), "EndDate": b.strftime("%Y%m%d")},
+                                   headers=headers, timeout=120)
+            response.raise_for_status()
+            body = orjson.loads(response.content)
+            days = sum(len(s["AttendanceDays"]) for s in body)
+            classes = sum(len(d["Classes"]) for s in body for d in s["AttendanceDays"])
+            return days, classes, len(response.content)
+
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.05):
+                peak[0] = max(peak[0], psutil.Process(proc.pid).memory_info().rss)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        cpu_before = psutil.Process(proc.pid).cpu_times()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            results = list(pool.map(fetch, jobs))
+        seconds = time.perf_counter() - started
+        cpu_after = psutil.Process(proc.pid).cpu_times()
+        stop.set()
+        sampler.join()
+        records = sum(r[0] for r in results)
+        classes = sum(r[1] for r in results)
+        megabytes = sum(r[2] for r in results) / 1e6
+        cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        print(f"district: {len(schools)} schools x {args.students_per_school} students, "
+              f"{len(taught)} school days, {args.clients} clients, {args.window_days}-day windows")
+        print(f"requests: {len(jobs)}  seconds: {seconds:.2f}  requests/s: {len(jobs) / seconds:.1f}")
+        print(f"attendance day records: {records}  ({records / seconds:,.0f} records/s)")
+        print(f"class (period) rows: {classes}  ({classes / seconds:,.0f} rows/s)")
+        print(f"enrolled student-days covered: {student_days}  ({student_days / seconds:,.0f} student-days/s)")
+        print(f"bytes served: {megabytes:.1f} MB  simulator CPU: {cpu:.2f} s")
+        print(f"simulator RSS: idle {rss_idle / 2**20:.1f} MiB, peak during run {max(peak[0], 0) / 2**20:.1f} MiB, "
+              f"process high-water mark {_peak_rss(proc.pid) / 2**20:.1f} MiB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
