@@ -24,9 +24,18 @@ def _pick(table: tuple[tuple[int, str], ...], h: int) -> str:
     return table[-1][1]
 
 
+def _sections(record: StudentRecord) -> tuple[int, ...]:
+    """Return the record's section per period 0-9, computed once (they sit on the hot path)."""
+    sections = record.sections
+    if sections is None:
+        sections = tuple(p * 1000 + 100 + mix64(record.attendance_key ^ (p + 1) * 0x9E37) % 300 for p in range(10))
+        record.sections = sections
+    return sections
+
+
 def section_number(record: StudentRecord, period: str) -> int:
     """Return the stable section a student attends in a period (e.g. 1204 for period 1)."""
-    return int(period) * 1000 + 100 + mix64(record.attendance_key ^ (int(period) + 1) * 0x9E37) % 300
+    return _sections(record)[int(period)]
 
 
 def classes_for(record: StudentRecord, codes: Mapping[str, str]) -> tuple[Class, ...]:
@@ -39,7 +48,8 @@ def classes_for(record: StudentRecord, codes: Mapping[str, str]) -> tuple[Class,
     Returns:
         Class tuples sorted by period.
     """
-    return tuple((p, section_number(record, p), codes[p]) for p in sorted(codes))
+    sections = _sections(record)
+    return tuple((p, sections[ord(p) - 48], codes[p]) for p in sorted(codes))
 
 
 def generated_day(school: School, record: StudentRecord, ordinal: int, draw: int) -> DayRecord:
@@ -63,7 +73,8 @@ def generated_day(school: School, record: StudentRecord, ordinal: int, draw: int
         return _pick(_TARDY, h), ()
     if share < 0.5:  # full-day absence: every period shares the code, and so does the day
         code = _pick(_FULL_DAY, h)
-        return code, classes_for(record, dict.fromkeys(periods, code))
+        sections = _sections(record)
+        return code, tuple((p, sections[ord(p) - 48], code) for p in periods)  # periods are already in order
     if share < 0.8:  # tardy to one period, usually the first
         code = _pick(_TARDY, h)
         period = periods[0] if (h >> 8) % 10 < 6 else periods[(h >> 16) % len(periods)]

@@ -60,7 +60,7 @@ class StudentRecord:
     periods: tuple[str, ...]
     rate: int  # 16-bit threshold: a day draw below it means the day has some code
     attendance_key: int
-    extra: dict[str, str] = field(default_factory=dict)
+    sections: tuple[int, ...] | None = field(default=None, repr=False)  # by period 0-9, filled on first use
 
     def enrolled_on(self, day: date) -> bool:
         """True if the student is enrolled at this school on ``day`` (leave date inclusive)."""
