@@ -56,6 +56,7 @@ class SyncOptions:
     student_fields: Optional[List[str]] = None
     destination: str = "duckdb"
     duckdb_path: Optional[str] = None
+    postgres_credentials: Optional[str] = None
     dataset_name: str = "aeries"
     pipeline_name: str = "aeries_attendance"
     pipelines_dir: Optional[str] = None
@@ -141,7 +142,8 @@ def make_pipeline(options: SyncOptions) -> dlt.Pipeline:
         path = options.duckdb_path or f"{options.pipeline_name}.duckdb"
         destination: Any = dlt.destinations.duckdb(credentials=path)
     else:
-        destination = dlt.destinations.postgres()
+        # None: dlt reads DESTINATION__POSTGRES__CREDENTIALS or .dlt/secrets.toml.
+        destination = dlt.destinations.postgres(credentials=options.postgres_credentials)
     kwargs: Dict[str, Any] = {}
     if options.pipelines_dir:
         kwargs["pipelines_dir"] = options.pipelines_dir

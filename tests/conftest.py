@@ -1,0 +1,85 @@
+"""Shared fixtures: a real Postgres server, simulators on 127.0.0.1 and sync options per test."""
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from aeries_simulator import AeriesSimulator, DistrictSpec
+from aeries_source.client import RetryPolicy
+from aeries_source.runner import SyncOptions
+
+# Retries without waiting keep fault tests fast; jitter 0 keeps them deterministic.
+FAST_RETRY = RetryPolicy(max_attempts=4, backoff_factor=0.0, max_delay=0.0, jitter=0.0, timeout=5.0)
+
+
+def _pgserver_url(uri: str) -> str:
+    """Turn pgserver's socket URI into a URL dlt accepts (it insists on a host)."""
+    parts = urlsplit(uri)
+    socket_dir = parse_qs(parts.query)["host"][0]
+    return f"postgresql://postgres:postgres@{quote(socket_dir, safe='')}:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Postgres: the one named by DESTINATION__POSTGRES__CREDENTIALS, else a pgserver we start."""
+    external = os.environ.get("DESTINATION__POSTGRES__CREDENTIALS")
+    if external:
+        yield external
+        return
+    import pgserver
+
+    server = pgserver.get_server(str(tmp_path_factory.mktemp("pgdata")), cleanup_mode="stop")
+    try:
+        yield _pgserver_url(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def test_spec() -> DistrictSpec:
+    """A small district: one daily and two period schools, a whole school year."""
+    return DistrictSpec(seed=11, schools=3, students_per_school=30)
+
+
+@pytest.fixture
+def sim(test_spec: DistrictSpec) -> Iterator[AeriesSimulator]:
+    """A fresh simulator per test (tests change its data)."""
+    simulator = AeriesSimulator(test_spec).start(host="127.0.0.1", port=0)
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def destination(request: pytest.FixtureRequest) -> str:
+    """Run a test against both real destinations."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_options(tmp_path: Path, request: pytest.FixtureRequest):
+    """Build SyncOptions for a simulator, isolated in tmp_path and a unique dataset."""
+    dataset = f"t_{uuid.uuid4().hex[:10]}"
+
+    def factory(sim: AeriesSimulator, destination: str = "duckdb", **overrides) -> SyncOptions:
+        options = SyncOptions(
+            base_url=sim.base_url,
+            certificate=sim.certificate,
+            destination=destination,
+            duckdb_path=str(tmp_path / "aeries_test.duckdb"),
+            postgres_credentials=request.getfixturevalue("postgres_url") if destination == "postgres" else None,
+            dataset_name=dataset,
+            pipeline_name="aeries_test",
+            pipelines_dir=str(tmp_path / "pipelines"),
+            retry=FAST_RETRY,
+        )
+        for key, value in overrides.items():
+            setattr(options, key, value)
+        return options
+
+    return factory

@@ -1,0 +1,66 @@
+"""End to end: the sync against the simulator over HTTP into real DuckDB and Postgres."""
+
+from datetime import date
+
+from aeries_source.runner import EXIT_OK, run_sync
+from sync_truth import assert_attendance_matches, assert_small_tables_match, query, table_counts
+
+YEAR_START, YEAR_END = date(2024, 8, 15), date(2025, 6, 12)
+
+
+def test_full_sync_matches_truth_and_rerun_adds_nothing(sim, make_options, destination):
+    options = make_options(sim, destination)
+
+    first = run_sync(options)
+    assert first.exit_code == EXIT_OK, first.message
+    rows = assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
+    assert rows > 100
+    assert first.attendance_records == rows
+    assert_small_tables_match(sim, options)
+    counts = table_counts(options)
+
+    # An explicit re-sync of the whole year: the same rows, nothing duplicated.
+    again = run_sync(make_options(sim, destination, start_date=YEAR_START, end_date=YEAR_END))
+    assert again.exit_code == EXIT_OK, again.message
+    assert table_counts(options) == counts
+    assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
+    assert_small_tables_match(sim, options)
+
+
+def test_attendance_rows_carry_batch_metadata_and_dates(sim, make_options):
+    options = make_options(sim, chunk_days=7)
+    result = run_sync(options)
+    assert result.exit_code == EXIT_OK, result.message
+    rows = query(options, "SELECT sync_run_id, sync_batch, sync_chunk_start, sync_chunk_end, attendance_date, "
+                          "correction_deadline FROM {t:attendance_records}")
+    assert rows
+    units = {u.batch: u for u in result.plan.units}
+    for run_id, batch, chunk_start, chunk_end, day, deadline in rows:
+        assert run_id == result.run_id
+        unit = units[int(batch)]
+        assert (chunk_start, chunk_end) == (unit.start, unit.end)
+        assert chunk_start <= day <= chunk_end
+        assert (chunk_end - chunk_start).days <= 6
+        assert deadline is None or deadline >= day
+
+
+def test_correction_resync_replaces_the_window(sim, make_options, destination):
+    options = make_options(sim, destination)
+    assert run_sync(options).exit_code == EXIT_OK
+    school = sim.school_codes()[0]
+    window = (date(2024, 9, 1), date(2024, 9, 30))
+    days = sim.truth_attendance(school, *window)
+    assert len(days) >= 3
+    cleared, excused = days[0], days[1]
+    sim.clear_absence(school, cleared["student_id"], cleared["date"])
+    sim.excuse_absence(school, excused["student_id"], excused["date"])
+    sim.add_period_code(school, days[2]["student_id"], days[2]["date"], "1", "T")
+    busy_day = max({d["date"] for d in days}, key=lambda d: sum(1 for x in days if x["date"] == d))
+    sim.clear_school_day(school, busy_day)
+
+    result = run_sync(make_options(sim, destination, start_date=window[0], end_date=window[1]))
+    assert result.exit_code == EXIT_OK, result.message
+    assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
+    left = query(options, "SELECT COUNT(*) FROM {t:attendance_records} "
+                          f"WHERE school_code = {school} AND attendance_date = '{busy_day.isoformat()}'")
+    assert left[0][0] == 0
