@@ -26,15 +26,24 @@ class RequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     server: SimulatorHttpServer
 
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+    # Method names are fixed by BaseHTTPRequestHandler.
+    def do_GET(self) -> None:
         """Dispatch a GET."""
         self.server.dispatch(self)
 
-    do_POST = do_GET
-    do_PUT = do_GET
-    do_DELETE = do_GET
+    def do_POST(self) -> None:
+        """Dispatch a POST (admin routes; API routes answer 405)."""
+        self.server.dispatch(self)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature fixed by base class
+    def do_PUT(self) -> None:
+        """Dispatch a PUT (answered with 405 or 404)."""
+        self.server.dispatch(self)
+
+    def do_DELETE(self) -> None:
+        """Dispatch a DELETE (answered with 405 or 404)."""
+        self.server.dispatch(self)
+
+    def log_message(self, format: str, *args: object) -> None:
         """Send access logs to logging at DEBUG instead of stderr."""
         logger.debug("%s " + format, self.address_string(), *args)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import payloads
 from .dispatch import RequestRecord, dispatch
+from .district import School
 from .faults import FaultPlan
 from .routes import Options
 from .server import LOOPBACK, RequestHandler, ServerThread
@@ -194,7 +195,7 @@ class AeriesSimulator:
         return [payloads.enrollment(r, self.spec.school_year)
                 for r in self._state.district.records_of(school_code)]
 
-    def _school(self, school_code: int) -> Any:
+    def _school(self, school_code: int) -> School:
         school = self._state.district.school(school_code)
         if school is None:
             raise KeyError(f"no school {school_code}")

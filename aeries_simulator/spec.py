@@ -30,6 +30,7 @@ class DistrictSpec:
     today: date = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        """Fill in date defaults and reject impossible sizes."""
         # Frozen dataclass: derived defaults are filled in with object.__setattr__.
         if self.first_day is None:
             object.__setattr__(self, "first_day", date(self.school_year, 8, 15))

@@ -34,7 +34,7 @@ def test_cli_serves_and_stops_cleanly() -> None:
         schools = requests.get(base + "/api/v5/schools", headers={"AERIES-CERT": cert}, timeout=5).json()
         assert [s["SchoolCode"] for s in schools] == [0, 101, 102, 103, 999]
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()

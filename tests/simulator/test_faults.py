@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -135,7 +136,5 @@ def test_stop_releases_hanging_request() -> None:
 
 
 def _swallow(url: str) -> None:
-    try:
+    with contextlib.suppress(requests.RequestException):
         requests.get(url, timeout=10)
-    except requests.RequestException:
-        pass
