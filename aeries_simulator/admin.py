@@ -23,6 +23,18 @@ def _int(query: dict[str, str], name: str) -> int:
     return int(query[name])
 
 
+def _advance(sim: AeriesSimulator, q: dict[str, str]) -> Any:
+    sim.advance_clock(int(q.get("days", 0)), int(q.get("hours", 0)), int(q.get("minutes", 0)))
+    return {"now": sim.now.isoformat()}
+
+
+def _add_fault(sim: AeriesSimulator, q: dict[str, str]) -> Any:
+    sim.faults.add(FaultKind[q["kind"].upper()], q.get("route", "*"), float(q.get("probability", 1.0)),
+                   int(q.get("seed", 0)), int(q["status"]) if q.get("status") else None,
+                   int(q["times"]) if q.get("times") else None)
+    return {"ok": True}
+
+
 def _set(sim: AeriesSimulator, q: dict[str, str]) -> Any:
     classes = {k[1:]: (v or None) for k, v in q.items() if len(k) == 2 and k[0] == "p" and k[1].isdigit()}
     sim.set_attendance(_int(q, "school"), _int(q, "student"), _day(q), q.get("all_day"), classes or None)
@@ -30,8 +42,7 @@ def _set(sim: AeriesSimulator, q: dict[str, str]) -> Any:
 
 
 _ACTIONS: dict[str, Callable[[AeriesSimulator, dict[str, str]], Any]] = {
-    "clock/advance": lambda s, q: (s.advance_clock(int(q.get("days", 0)), int(q.get("hours", 0)),
-                                                   int(q.get("minutes", 0))), {"now": s.now.isoformat()})[1],
+    "clock/advance": _advance,
     "attendance/set": _set,
     "attendance/clear": lambda s, q: s.clear_absence(_int(q, "school"), _int(q, "student"), _day(q)),
     "attendance/excuse": lambda s, q: s.excuse_absence(_int(q, "school"), _int(q, "student"), _day(q)),
@@ -41,10 +52,7 @@ _ACTIONS: dict[str, Callable[[AeriesSimulator, dict[str, str]], Any]] = {
     "students/enroll": lambda s, q: {"StudentID": s.enroll_student(_int(q, "school"), _int(q, "grade"), _day(q))},
     "students/withdraw": lambda s, q: s.withdraw_student(_int(q, "school"), _int(q, "student"), _day(q)),
     "calendar/lock": lambda s, q: s.lock_month(_int(q, "school"), _int(q, "month")),
-    "faults/add": lambda s, q: s.faults.add(FaultKind[q["kind"].upper()], q.get("route", "*"),
-                                            float(q.get("probability", 1.0)), int(q.get("seed", 0)),
-                                            int(q["status"]) if q.get("status") else None,
-                                            int(q["times"]) if q.get("times") else None),
+    "faults/add": _add_fault,
     "faults/clear": lambda s, q: s.faults.clear(),
 }
 

@@ -50,7 +50,7 @@ class AeriesSimulator:
         self.options = Options(include_empty_students, attendance_404_when_empty, classes_absent_for_daily)
         self.fault_hang_seconds = fault_hang_seconds
         self.fault_latency_seconds = fault_latency_seconds
-        self.faults = FaultPlan()
+        self.faults: FaultPlan = FaultPlan()
         self._state = DistrictState(self.spec)
         self._log_lock = threading.Lock()
         self._request_log: list[RequestRecord] = []

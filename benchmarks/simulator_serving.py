@@ -54,6 +54,7 @@ def main() -> int:
                              "--students-per-school", str(args.students_per_school)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
+        assert proc.stdout is not None
         found = re.search(r"serving (\S+) certificate=(\S+)", proc.stdout.readline())
         assert found, "simulator did not start"
         base, cert = found.group(1) + "/api/v5", found.group(2)

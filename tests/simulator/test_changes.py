@@ -188,11 +188,13 @@ def test_clock_reveals_new_days_and_locks_months() -> None:
                   for d in s["AttendanceDays"]}
         assert before and max(before) <= "2024-10-15"
         unlocked = sim.first_unlocked_day(101)
+        assert unlocked is not None
         sim.advance_clock(days=14)
         after = {d["CalendarDate"][:10] for s in api.json("schools/101/attendance", params)
                  for d in s["AttendanceDays"]}
         assert max(after) > "2024-10-15" and before <= after
-        assert sim.first_unlocked_day(101) > unlocked
+        later = sim.first_unlocked_day(101)
+        assert later is not None and later > unlocked
 
 
 def test_lock_month(fresh_sim: AeriesSimulator, fresh_api: Api) -> None:
@@ -210,20 +212,21 @@ def test_lock_month(fresh_sim: AeriesSimulator, fresh_api: Api) -> None:
         assert all(r["AttendanceMonthLocked"] for r in rows if r["AttendanceMonth"] == month)
         assert not any(r["AttendanceMonthLocked"] for r in api.json("schools/102/calendar")
                        if r["AttendanceMonth"] == month)
-        assert sim.first_unlocked_day(101) > first_unlocked
+        later = sim.first_unlocked_day(101)
+        assert first_unlocked is not None and later is not None and later > first_unlocked
         assert rows == sim.truth_calendar(101)
 
 
 def test_admin_routes(fresh_sim: AeriesSimulator) -> None:
     base = fresh_sim.base_url + "/_admin"
     assert requests.post(base + "/clock/advance", params={"hours": 1}, timeout=5).json()["now"].endswith("08:30:00")
-    new_id = requests.post(base + "/students/enroll", params={"school": 101, "grade": 9, "date": "2024-09-03"},
+    new_id = requests.post(base + "/students/enroll", params={"school": "101", "grade": "9", "date": "2024-09-03"},
                            timeout=5).json()["StudentID"]
     assert new_id in {s["StudentID"] for s in fresh_sim.truth_students(101)}
     response = requests.post(base + "/attendance/set", timeout=5, params={
-        "school": 101, "student": new_id, "date": "2024-09-04", "all_day": "U", "p1": "U"})
+        "school": "101", "student": str(new_id), "date": "2024-09-04", "all_day": "U", "p1": "U"})
     assert response.status_code == 200, response.text
-    truth = requests.get(base + "/truth/attendance", params={"school": 101, "start": "2024-09-04",
+    truth = requests.get(base + "/truth/attendance", params={"school": "101", "start": "2024-09-04",
                                                              "end": "2024-09-04"}, timeout=5).json()
     assert {"school_code": 101, "student_id": new_id, "date": "2024-09-04", "all_day_code": "U",
             "classes": [{"period": "1", "section": truth[-1]["classes"][0]["section"], "code": "U"}]} in truth

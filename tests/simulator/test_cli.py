@@ -24,6 +24,7 @@ def test_cli_serves_and_stops_cleanly() -> None:
     proc = _run("--port", "0", "--certificate", "CLI0TEST0CERTIFICATE000000000001", "--seed", "1",
                 "--schools", "3", "--students-per-school", "20")
     try:
+        assert proc.stdout is not None
         first = proc.stdout.readline()
         found = re.match(r"Aeries simulator \(synthetic data\) serving (http://127\.0\.0\.1:\d+) "
                          r"certificate=(\S+)$", first.strip())
@@ -46,6 +47,7 @@ def test_cli_serves_and_stops_cleanly() -> None:
 def test_cli_terminate() -> None:
     proc = _run("--admin", "--today", "2024-10-15", "--latency-ms", "10")
     try:
+        assert proc.stdout is not None
         assert "serving http://127.0.0.1:" in proc.stdout.readline()
         proc.terminate()
         proc.communicate(timeout=10)
