@@ -181,6 +181,24 @@ def _standalone_runtime(
     return SyncRuntime(client=client, plan=plan)
 
 
+def check_school_codes(client: AeriesClient, school_codes: Optional[Sequence[int]]) -> List[int]:
+    """Return the schools to sync: the requested ones, checked against the server, or every active one.
+
+    Raises:
+        AeriesConfigError: When a requested code is not an active school of the district.
+    """
+    available = active_school_codes(client.schools())
+    if not school_codes:
+        return available
+    unknown = sorted(set(int(c) for c in school_codes) - set(available))
+    if unknown:
+        raise AeriesConfigError(
+            f"school code(s) {', '.join(map(str, unknown))} are not active schools of this district "
+            f"(active: {', '.join(map(str, available))})"
+        )
+    return sorted(set(int(c) for c in school_codes))
+
+
 def plan_sync(
     client: AeriesClient,
     school_codes: Optional[Sequence[int]],
@@ -203,17 +221,7 @@ def plan_sync(
     """
     if chunk_days <= 0:
         raise AeriesConfigError("chunk_days must be a positive number of days")
-    available = active_school_codes(client.schools())
-    if school_codes:
-        unknown = sorted(set(int(c) for c in school_codes) - set(available))
-        if unknown:
-            raise AeriesConfigError(
-                f"school code(s) {', '.join(map(str, unknown))} are not active schools of this district "
-                f"(active: {', '.join(map(str, available))})"
-            )
-        codes = sorted(set(int(c) for c in school_codes))
-    else:
-        codes = available
+    codes = check_school_codes(client, school_codes)
     today = client.server_now().date()
     calendars = {sc: CalendarIndex(client.calendar(sc)) for sc in codes}
     states = _resource_states() if resource_states is None else resource_states

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -10,7 +11,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from aeries_source import aeries, attendance_resource_name, plan_sync, settings
+from aeries_source import aeries, attendance_resource_name, check_school_codes, plan_sync, settings
 from aeries_source.client import AeriesClient, RetryPolicy
 from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
 from aeries_source.planning import SyncPlan, WorkUnit
@@ -139,7 +140,8 @@ def check_database_year(client: AeriesClient, year: int) -> None:
 def make_pipeline(options: SyncOptions) -> dlt.Pipeline:
     """Create the dlt pipeline for the chosen destination."""
     if options.destination == "duckdb":
-        path = options.duckdb_path or f"{options.pipeline_name}.duckdb"
+        # Relative paths are taken from the working directory (dlt would use its own folder).
+        path = str(Path(options.duckdb_path or f"{options.pipeline_name}.duckdb").resolve())
         destination: Any = dlt.destinations.duckdb(credentials=path)
     else:
         # None: dlt reads DESTINATION__POSTGRES__CREDENTIALS or .dlt/secrets.toml.
@@ -241,6 +243,7 @@ def run_sync(
             options.base_url, options.certificate, options.database_year, options.retry, options.verify_tls
         )
         check_database_year(client, options.database_year)
+        check_school_codes(client, options.school_codes)
         pipeline = make_pipeline(options)
         _finish_pending(pipeline)
         if not options.dry_run:

@@ -145,8 +145,9 @@ def options_from(args: argparse.Namespace) -> SyncOptions:
         checkpoint_every=_config_int("checkpoint_every", settings.DEFAULT_CHECKPOINT_EVERY),
         breaker_threshold=_config_int("breaker_threshold", 10),
         destination=args.destination,
-        duckdb_path=args.duckdb_path,
+        duckdb_path=str(Path(args.duckdb_path).resolve()) if args.duckdb_path else None,
         dataset_name=args.dataset_name,
+        pipelines_dir=str(Path(args.pipelines_dir).resolve()) if getattr(args, "pipelines_dir", None) else None,
         pipeline_name=args.pipeline_name,
         dry_run=args.dry_run,
         retry=RetryPolicy(
@@ -231,6 +232,8 @@ def _start_demo(args: argparse.Namespace) -> Any:
     DEMO_DIR.mkdir(exist_ok=True)
     if args.duckdb_path is None:
         args.duckdb_path = str(DEMO_DIR / "aeries_demo.duckdb")
+    # The demo keeps its dlt state beside its database: deleting demo_output starts it afresh.
+    args.pipelines_dir = str(DEMO_DIR / "pipelines")
     if args.pipeline_name == "aeries_attendance":
         args.pipeline_name = "aeries_demo"
     args.destination = "duckdb"
