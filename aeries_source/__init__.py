@@ -113,7 +113,7 @@ def aeries(
     school_year_start: Optional[str] = None,
     school_year_end: Optional[str] = None,
     student_fields: Optional[List[str]] = None,
-    runtime: Optional[SyncRuntime] = None,
+    sync_runtime: Optional[SyncRuntime] = None,
 ) -> List[DltResource]:
     """Aeries attendance, students and schools for one district and school year.
 
@@ -131,13 +131,14 @@ def aeries(
         school_year_start: First day of the school year (default 2024-08-15).
         school_year_end: Last day of the school year (default 2025-06-12).
         student_fields: Aeries student fields to keep (default `settings.DEFAULT_STUDENT_FIELDS`).
-        runtime: Supplied by `pipelines/attendance.py` to share a plan, client and checkpoint
+        sync_runtime: Supplied by `pipelines/attendance.py` to share a plan, client and checkpoint
             budget across runs; other jobs leave it out and the source plans for itself.
 
     Returns:
         The resources `schools`, `calendar_days`, `absence_codes`, `students`, `enrollment` and one
         `attendance_<school>` per school, all writing with merge.
     """
+    runtime = sync_runtime
     if runtime is None:
         runtime = _standalone_runtime(
             base_url, certificate, database_year, start_date, end_date, chunk_days,

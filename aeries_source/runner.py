@@ -310,7 +310,7 @@ def _run_checkpointed(
             base_url=options.base_url, certificate=options.certificate,
             database_year=options.database_year, chunk_days=options.chunk_days,
             batch_size=options.batch_size, lookback_days=options.lookback_days,
-            student_fields=options.student_fields, runtime=runtime,
+            student_fields=options.student_fields, sync_runtime=runtime,
         )
         if not first:
             names = [attendance_resource_name(sc) for sc in runtime.schools_with_work()]
