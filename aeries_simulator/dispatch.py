@@ -64,6 +64,9 @@ def dispatch(sim: AeriesSimulator, handler: RequestHandler) -> None:
     raw_query = dict(parse_qsl(parts.query, keep_blank_values=True))
     query = {k.lower(): v for k, v in raw_query.items()}
     method = handler.command
+    length = int(handler.headers.get("Content-Length") or 0)
+    if length > 0:  # drain any body so the next request on this keep-alive connection parses
+        handler.rfile.read(length)
 
     if path.lower().startswith(admin.PREFIX + "/") and sim.admin_routes:
         handler.write(admin.handle(sim, method, path, query))

@@ -172,6 +172,8 @@ class District:
         self.schools = build_schools(spec)
         self.school_by_code = {s.code: s for s in self.schools}
         self.records: dict[int, list[StudentRecord]] = {s.code: [] for s in self.schools}
+        self._by_key: dict[tuple[int, int], StudentRecord] = {}
+        self._ids: set[int] = set()
         self._generate_students()
         logger.debug("generated district: %d schools, %d student records", len(self.schools),
                      sum(len(v) for v in self.records.values()))
@@ -208,6 +210,7 @@ class District:
         self._add_concurrent(real)
         for records in self.records.values():
             records.sort(key=lambda r: r.student_id)
+        self._reindex()
 
     def _add_concurrent(self, real: list[School]) -> None:
         """Give about 1.5% of students a second, concurrent record at another school."""
@@ -239,16 +242,24 @@ class District:
         """Return a school's student records ordered by StudentID."""
         return self.records.get(school_code, [])
 
+    def _reindex(self) -> None:
+        self._by_key = {(r.school_code, r.student_id): r for rs in self.records.values() for r in rs}
+        self._ids = {r.student_id for rs in self.records.values() for r in rs}
+
+    def add_record(self, record: StudentRecord) -> None:
+        """Add a record; the school's list is replaced, never sorted in place, so readers stay safe."""
+        code = record.school_code
+        self.records[code] = sorted([*self.records[code], record], key=lambda r: r.student_id)
+        self._by_key[(code, record.student_id)] = record
+        self._ids.add(record.student_id)
+
     def record(self, school_code: int, student_id: int) -> StudentRecord | None:
         """Return a student's record at a school, or None."""
-        for record in self.records.get(school_code, []):
-            if record.student_id == student_id:
-                return record
-        return None
+        return self._by_key.get((school_code, student_id))
 
     def student_exists(self, student_id: int) -> bool:
-        """True if the id has a record at any school."""
-        return any(self.record(code, student_id) for code in self.records)
+        """Return True if the id has a record at any school."""
+        return student_id in self._ids
 
     def next_student_id(self, school_code: int) -> tuple[int, int]:
         """Return a fresh (student id, student number) for a new enrollment at a school."""

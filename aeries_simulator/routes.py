@@ -141,7 +141,7 @@ def students(req: Request) -> Response:
     records = req.district.records_of(school.code)
     if "id" in req.params:
         student_id = int(req.params["id"])
-        if not any(req.district.record(code, student_id) for code in req.district.records):
+        if not req.district.student_exists(student_id):
             raise HttpError(404, f"Student {student_id} does not exist")
         records = [r for r in records if r.student_id == student_id]  # scoped to the school: [] if none
     elif "grade" in req.params:
@@ -181,7 +181,9 @@ def attendance(req: Request) -> Response:
     classes_key = not (req.options.classes_absent_for_daily and not school.periods)
     out = []
     for record, days in req.state.attendance(req.district, school, start, end, student_id):
-        if days or student_id is not None or req.options.include_empty_students:
+        listed = req.options.include_empty_students and record.enter_date <= end and (
+            record.leave_date is None or record.leave_date >= start)  # enrolled during the window
+        if days or student_id is not None or listed:
             out.append({"StudentID": record.student_id,
                         "AttendanceDays": payloads.attendance_days(days, classes_key)})
     if not out and student_id is None and req.options.attendance_404_when_empty:

@@ -243,9 +243,7 @@ class DistrictState:
         with self.lock:
             student_id, number = self.district.next_student_id(school_code)
             record = new_student(self.spec, school, student_id, number, grade, enter_date)
-            records = self.district.records[school_code]
-            records.append(record)
-            records.sort(key=lambda r: r.student_id)
+            self.district.add_record(record)
             self._record_change(record, "student", "enrollment")
         return student_id
 

@@ -112,7 +112,10 @@ def test_switches() -> None:
                          classes_absent_for_daily=True) as sim:
         api = Api(sim)
         body = api.json("schools/101/attendance", {"StartDate": "20240916", "EndDate": "20240916"})
-        assert len(body) == len(sim.truth_students(101)) and any(s["AttendanceDays"] == [] for s in body)
+        enrolled = [s["StudentID"] for s in sim.truth_students(101)
+                    if s["SchoolEnterDate"] <= "2024-09-16T00:00:00"
+                    and (s["SchoolLeaveDate"] is None or s["SchoolLeaveDate"] >= "2024-09-16T00:00:00")]
+        assert [s["StudentID"] for s in body] == enrolled and any(s["AttendanceDays"] == [] for s in body)
         daily = api.json("schools/103/attendance", {"StartDate": "20240901", "EndDate": "20241031"})
         assert all("Classes" not in d for s in daily for d in s["AttendanceDays"])
     with AeriesSimulator(spec, attendance_404_when_empty=True) as sim:
@@ -120,3 +123,25 @@ def test_switches() -> None:
         response = api.get("schools/101/attendance", {"StartDate": "20241005", "EndDate": "20241006"})
         assert response.status_code == 404 and "Message" in response.json()
         assert api.json("schools/101/attendance/99999999") == []
+
+
+def test_concurrent_requests_agree(api: Api, sim: AeriesSimulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [f"schools/{code}/attendance" for code in sim.school_codes()] * 4
+    params = {"StartDate": "20241001", "EndDate": "20241130"}
+    expected = {p: api.get(p, params).content for p in set(paths)}
+
+    def fetch(path: str) -> bool:
+        response = requests.get(api.url(path), params=params, headers={"AERIES-CERT": sim.certificate}, timeout=10)
+        return response.content == expected[path]
+
+    with ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(fetch, paths))
+
+
+def test_request_body_is_drained_on_keep_alive(api: Api) -> None:
+    response = api.session.post(api.url("schools"), data=b"x" * 1000, headers={"AERIES-CERT": api.sim.certificate},
+                                timeout=5)
+    assert response.status_code == 405
+    assert api.get("schools").status_code == 200
