@@ -145,3 +145,14 @@ def test_request_body_is_drained_on_keep_alive(api: Api) -> None:
                                 timeout=5)
     assert response.status_code == 405
     assert api.get("schools").status_code == 200
+
+
+def test_large_district_serves_a_window_lazily() -> None:
+    with AeriesSimulator(DistrictSpec.large()) as sim:
+        assert len(sim.school_codes()) == 20
+        api = Api(sim)
+        body = api.json("schools/101/attendance", {"StartDate": "20241001", "EndDate": "20241030"})
+        students = len(sim.truth_students(101))
+        assert 800 < len(body) < students  # sparse: many students have no code in 21 days
+        days = sum(len(s["AttendanceDays"]) for s in body)
+        assert 0.03 < days / (students * 21) < 0.09

@@ -199,3 +199,21 @@ def test_request_log(api: Api, sim: AeriesSimulator) -> None:
     assert log[0].query == {"DatabaseYear": "2024"}
     sim.clear_request_log()
     assert sim.request_log == []
+
+
+@pytest.mark.parametrize("path, status", [
+    pytest.param("schools/555/students", 404, id="students-unknown-school"),
+    pytest.param("schools/555/enrollment/0/year/2024", 404, id="enrollment-unknown-school"),
+    pytest.param("StudentDataChanges/student/2025/13/1/0/0", 400, id="changes-bad-month"),
+    pytest.param("StudentDataChanges/student/2025/2/30/0/0", 400, id="changes-bad-day"),
+])
+def test_error_bodies(api: Api, path: str, status: int) -> None:
+    response = api.get(path)
+    assert response.status_code == status and "Message" in response.json()
+
+
+@pytest.mark.parametrize("code", [0, 999])
+def test_pseudo_schools_hold_no_data(api: Api, code: int) -> None:
+    assert api.json(f"schools/{code}/students") == []
+    assert api.json(f"schools/{code}/attendance") == []
+    assert api.json(f"schools/{code}/calendar") == []
