@@ -1,6 +1,7 @@
 """dlt source for the Aeries SIS v5 API: schools, calendar, absence codes, students, enrollment, attendance."""
 
 import logging
+import time
 from datetime import date, timedelta
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -16,6 +17,7 @@ from aeries_source.errors import AeriesConfigError, AeriesRequestError
 from aeries_source.planning import SyncPlan, WorkUnit, build_plan
 from aeries_source.rejects import reject_row
 from aeries_source.runtime import SyncRuntime
+from aeries_source.tracking import batch_row, sync_batch_hints, sync_runs_resource
 from aeries_source.transform import (
     TOMBSTONE_COLUMN,
     RejectedRecord,
@@ -43,6 +45,17 @@ ATTENDANCE_COLUMNS: Dict[str, Any] = {
     "sync_run_id": {"data_type": "text"},
     TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True},
 }
+
+
+def attendance_hints() -> Any:
+    """Hints of `attendance_records`: merge on the student-day, replace whole school-days.
+
+    A fresh dict per use: dlt may modify hints it is given.
+    """
+    return dlt.mark.make_hints(
+        table_name=ATTENDANCE_TABLE, write_disposition="merge", primary_key=ATTENDANCE_KEY,
+        merge_key=("school_code", "attendance_date"), columns=ATTENDANCE_COLUMNS,
+    )
 
 
 def attendance_resource_name(school_code: int) -> str:
@@ -157,6 +170,8 @@ def aeries(
         _enrollment_resource(client, codes, database_year),
     ]
     resources += [_attendance_resource(runtime, sc, batch_size) for sc in codes]
+    if runtime.run_row is not None:
+        resources.append(sync_runs_resource(runtime.run_row()))
     return resources
 
 
@@ -337,12 +352,14 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
     initial = min((u.start for u in units), default=settings.DEFAULT_START_DATE)
     plan_key = "|".join(f"{u.start}:{u.end}" for u in units)
 
-    @dlt.resource(name=name, table_name=ATTENDANCE_TABLE, write_disposition="merge",
-                  primary_key=ATTENDANCE_KEY, merge_key=("school_code", "attendance_date"),
-                  columns=ATTENDANCE_COLUMNS, parallelized=True)
+    # Every item names its table through hints (attendance_records, rejects, sync_batches): a
+    # resource-level column hint would leak into the side tables as columns of their own.
+    @dlt.resource(name=name, write_disposition="merge", parallelized=True)
     def attendance(
         cursor: dlt.sources.incremental[date] = dlt.sources.incremental[date](
-            "attendance_date", initial_value=initial, lag=3660, primary_key=()
+            "attendance_date", initial_value=initial, lag=3660, primary_key=(),
+            # rejects and sync_batches rows ride along in this resource without a cursor field
+            on_cursor_value_missing="include",
         ),
     ) -> Iterator[TDataItems]:
         if not units:
@@ -360,12 +377,14 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
                 runtime.mark_done(unit)
                 continue
             if breaker.is_open:
-                runtime.mark_failed(unit, "circuit breaker open")
+                runtime.mark_failed(unit, "circuit_breaker_open")
                 failed.add(window)
                 state["failed_windows"] = sorted(failed)
+                yield _batch_record(runtime, unit, "skipped", error_class="circuit_breaker_open")
                 continue
             if not runtime.budget.take():
                 return
+            started, attempts = time.monotonic(), runtime.client.thread_attempts()
             try:
                 rows, rejected = _unit_rows(runtime, ctx, unit)
             except AeriesRequestError as exc:
@@ -375,6 +394,8 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
                 state["failed_windows"] = sorted(failed)
                 logger.warning("batch %d (school %d, %s..%s) failed: %s", unit.batch, school_code,
                                unit.start, unit.end, exc)
+                yield _batch_record(runtime, unit, "failed", requests=runtime.client.thread_attempts() - attempts,
+                                    seconds=time.monotonic() - started, error_class=exc.error_class)
                 continue
             breaker.record_success()
             # Checkpoint before the yield: committed together with these rows or not at all.
@@ -384,12 +405,21 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
             state["failed_windows"] = sorted(failed)
             if rejected:
                 runtime.count_rejects(len(rejected))
-                yield dlt.mark.with_hints(rejected, _REJECT_HINTS, create_table_variant=True)
+                yield dlt.mark.with_hints(rejected, _reject_hints(), create_table_variant=True)
             for i in range(0, len(rows), batch_size):
-                yield rows[i : i + batch_size]
-            runtime.mark_done(unit, sum(1 for r in rows if not r[TOMBSTONE_COLUMN]), extracted=True)
+                yield dlt.mark.with_hints(rows[i : i + batch_size], attendance_hints(), create_table_variant=True)
+            records = sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
+            yield _batch_record(runtime, unit, "done", rows=records,
+                                requests=runtime.client.thread_attempts() - attempts,
+                                seconds=time.monotonic() - started)
+            runtime.mark_done(unit, records, extracted=True)
 
     return attendance
+
+
+def _batch_record(runtime: SyncRuntime, unit: WorkUnit, status: str, **fields: Any) -> Any:
+    row = batch_row(runtime.run_id, unit, status, **fields)
+    return dlt.mark.with_hints([row], sync_batch_hints(), create_table_variant=True)
 
 
 def _progress_for(state: Dict[str, Any], plan_key: str, units: Sequence[WorkUnit]) -> set:
@@ -407,11 +437,13 @@ def _progress_for(state: Dict[str, Any], plan_key: str, units: Sequence[WorkUnit
     return done
 
 
-_REJECT_HINTS = dlt.mark.make_hints(
-    table_name="rejects", write_disposition="merge", primary_key="reject_id",
-    columns={"window_start": {"data_type": "date"}, "window_end": {"data_type": "date"},
-             "raw_payload": {"data_type": "text"}},
-)
+def _reject_hints() -> Any:
+    """Hints of the `rejects` table (a fresh dict per use: dlt may modify hints it is given)."""
+    return dlt.mark.make_hints(
+        table_name="rejects", write_disposition="merge", primary_key="reject_id",
+        columns={"window_start": {"data_type": "date"}, "window_end": {"data_type": "date"},
+                 "raw_payload": {"data_type": "text"}},
+    )
 
 
 def _unit_rows(runtime: SyncRuntime, ctx: SchoolContext, unit: WorkUnit) -> "tuple[List[Dict[str, Any]], List[Dict[str, Any]]]":

@@ -9,12 +9,11 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from requests import Response
+from requests import Request, Response
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random
 
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import retry_any, retry_if_predicate, wait_exponential_retry_after
-from dlt.sources.helpers.rest_client import RESTClient
 
 from aeries_source import errors, settings
 from aeries_source.chunking import aeries_date
@@ -65,7 +64,9 @@ class _RetryingClient(Client):
     retry object is rebuilt here with the same predicate and Retry-After handling.
     """
 
-    def __init__(self, policy: RetryPolicy, predicate: Any, verify: Union[bool, str]) -> None:
+    def __init__(
+        self, policy: RetryPolicy, predicate: Any, before_retry: Any, verify: Union[bool, str]
+    ) -> None:
         super().__init__(
             request_timeout=policy.timeout,
             raise_for_status=False,
@@ -79,6 +80,7 @@ class _RetryingClient(Client):
         )
         self._policy = policy
         self._predicate = predicate
+        self._before_retry = before_retry
 
     def _make_session(self) -> Any:
         session = super()._make_session()
@@ -88,6 +90,7 @@ class _RetryingClient(Client):
             + wait_random(0, policy.jitter),
             retry=retry_any(retry_if_predicate(self._predicate), retry_if_exception_type(())),
             stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_wait),
+            before_sleep=self._before_retry,
             reraise=True,
             retry_error_callback=lambda state: state.outcome.result(),
         )
@@ -121,7 +124,7 @@ class AeriesClient:
         self.retry = retry or RetryPolicy()
         self.stats = stats or RequestStats()
         self._local = threading.local()
-        self._http = _RetryingClient(self.retry, self._should_retry, verify)
+        self._http = _RetryingClient(self.retry, self._should_retry, self._before_retry, verify)
         self._cache: Dict[Any, Any] = {}
         self._cache_lock = threading.Lock()
 
@@ -131,28 +134,42 @@ class AeriesClient:
 
     # -- retry bookkeeping -------------------------------------------------------------------
     def _should_retry(self, response: Optional[Response], exception: Optional[BaseException]) -> bool:
-        """Retry predicate, called by the session after every attempt; also keeps the counters."""
+        """Retry predicate, called by the session after every attempt; also counts attempts.
+
+        The failure class is remembered for `_before_retry`, which counts a retry only when
+        another attempt really follows (the predicate also runs after the last attempt).
+        """
         endpoint = getattr(self._local, "endpoint", "unknown")
         self.stats.record_attempt(endpoint)
+        self._local.attempts = getattr(self._local, "attempts", 0) + 1
+        self._local.last_error_class = None
         if exception is not None:
             error_class = errors.classify_exception(exception)
             if error_class in errors.CRITICAL_CLASSES:
                 return False
-            self.stats.record_retry(error_class)
+            self._local.last_error_class = error_class
             return True
         if response is None:
             return False
         error_class = errors.classify_status(response.status_code)
         if error_class in (errors.RATE_LIMITED, errors.SERVER_ERROR):
-            self.stats.record_retry(error_class)
+            self._local.last_error_class = error_class
             return True
         if error_class is None:
             try:
                 response._aeries_json = orjson.loads(response.content)  # type: ignore[attr-defined]
             except (orjson.JSONDecodeError, requests.exceptions.RequestException):
-                self.stats.record_retry(errors.MALFORMED_RESPONSE)
+                self._local.last_error_class = errors.MALFORMED_RESPONSE
                 return True
         return False
+
+    def _before_retry(self, retry_state: Any) -> None:
+        """Count a failed attempt that is about to be retried (tenacity's before_sleep)."""
+        self.stats.record_retry(getattr(self._local, "last_error_class", None) or "unknown")
+
+    def thread_attempts(self) -> int:
+        """HTTP attempts made so far by the calling thread (to count requests per batch)."""
+        return int(getattr(self._local, "attempts", 0))
 
     # -- plumbing ------------------------------------------------------------------------------
     def _headers(self) -> Dict[str, str]:
@@ -232,7 +249,7 @@ class AeriesClient:
         if error_class == errors.NOT_FOUND and not_found_is_empty:
             return []
         self.stats.record_error(error_class)
-        message = _server_message(response)
+        message = _server_message(response).replace(self._certificate, "***")
         if error_class == errors.AUTH:
             raise errors.AeriesCriticalError(
                 f"Aeries refused the certificate (HTTP {status}) for {what}: {message}".rstrip(": "),
@@ -291,28 +308,23 @@ class AeriesClient:
         )
 
     def students(self, school_code: int, page_size: int = settings.DEFAULT_STUDENT_PAGE_SIZE) -> Iterator[List[Dict[str, Any]]]:
-        """Yield a school's student records page by page (`StartingRecord`/`EndingRecord`)."""
-        self._local.endpoint = "students"
-        what = self._describe("students", school_code)
-        rest = RESTClient(base_url=self.base_url, headers=self._headers(), session=self._http.session)
+        """Yield a school's student records page by page (`StartingRecord`/`EndingRecord`).
 
-        def check(response: Response, *args: Any, **kwargs: Any) -> None:
-            if errors.classify_status(response.status_code) is not None or getattr(
-                response, "_aeries_json", None
-            ) is None:
-                self._json_or_raise(response, what, not_found_is_empty=False)
-
-        try:
-            for page in rest.paginate(
-                settings.STUDENTS_PATH.format(school_code=school_code),
-                params=self._params(),
-                paginator=RecordRangePaginator(page_size),
-                data_selector="$",
-                hooks={"response": [check]},
-            ):
-                yield list(page)
-        except requests.exceptions.RequestException as exc:
-            raise self._error_from_exception(exc, what) from None
+        The paging state lives in `RecordRangePaginator`; the loop is ours rather than
+        `RESTClient.paginate`, whose response hooks run inside the retrying `send`, so errors raised
+        there would be retried and miscounted instead of classified once.
+        """
+        path = settings.STUDENTS_PATH.format(school_code=school_code)
+        paginator = RecordRangePaginator(page_size)
+        request = Request(method="GET", url=self.base_url + path, params={})
+        paginator.init_request(request)
+        while True:
+            page = _as_list(self.get_json("students", path, dict(request.params), school_code=school_code))
+            yield page
+            paginator.update_state(None, page)  # type: ignore[arg-type]
+            if not paginator.has_next_page:
+                return
+            paginator.update_request(request)
 
     def student(self, school_code: int, student_id: int) -> List[Dict[str, Any]]:
         """Return one student's records at one school ([] when the student has none there)."""

@@ -24,6 +24,7 @@ class RecordRangePaginator(BasePaginator):
     def init_request(self, request: Request) -> None:
         """Ask for the first page."""
         self.starting_record = 1
+        self._has_next_page = True
         self._set_range(request)
 
     def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:

@@ -16,6 +16,7 @@ from aeries_source.client import AeriesClient, RetryPolicy
 from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
 from aeries_source.planning import SyncPlan, WorkUnit
 from aeries_source.runtime import SyncRuntime, UnitBudget
+from aeries_source.tracking import safe_config, sync_runs_resource
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def _resource_states(pipeline: dlt.Pipeline) -> Dict[str, Any]:
 def _create_indexes(pipeline: dlt.Pipeline) -> None:
     with pipeline.sql_client() as client:
         for table, indexes in TABLE_INDEXES.items():
-            if not client.has_dataset() or table not in pipeline.default_schema.tables:
+            if table not in pipeline.default_schema.tables:
                 continue
             qualified = client.make_qualified_table_name(table)
             for n, columns in enumerate(indexes):
@@ -273,7 +274,10 @@ def run_sync(
         breaker_threshold=options.breaker_threshold,
     )
     result = SyncResult(EXIT_OK, "done", plan=plan, run_id=runtime.run_id)
+    started_at = datetime.now(timezone.utc)
+    runtime.run_row = lambda: _run_row(options, runtime, result, started_at, "running", started)
     try:
+        _mark_interrupted_runs(pipeline)
         _run_checkpointed(pipeline, options, runtime, result)
     except AeriesCriticalError as exc:
         result.exit_code, result.status, result.message = EXIT_CRITICAL, "critical", str(exc)
@@ -290,7 +294,64 @@ def run_sync(
         result.message = (
             f"{len(runtime.failed)} batch(es) could not be read; the next run picks them up"
         )
+    _record_final_status(pipeline, options, runtime, result, started_at, started)
     return result
+
+
+def _run_row(
+    options: SyncOptions, runtime: SyncRuntime, result: SyncResult, started_at: datetime,
+    status: str, started: float,
+) -> Dict[str, Any]:
+    snap = runtime.client.stats.snapshot()
+    finished = status != "running"
+    rows = dict(result.rows)
+    rows["attendance_records"] = runtime.rows.get("attendance_records", 0)
+    return {
+        "operation_id": runtime.run_id,
+        "pipeline_name": options.pipeline_name,
+        "mode": runtime.plan.mode,
+        "config": safe_config(options),
+        "started_at": started_at,
+        "finished_at": datetime.now(timezone.utc) if finished else None,
+        "status": status,
+        "planned_batches": len(runtime.plan.units),
+        "last_completed_batch": runtime.last_completed_batch,
+        "total_processed": rows["attendance_records"],
+        "rows_per_table": rows,
+        "requests": snap["requests"],
+        "retries": snap["retries"],
+        "errors_by_class": snap["errors"],
+        "failed_batches": {str(k): v for k, v in sorted(runtime.failed.items())},
+        "skipped_schools": runtime.skipped_schools,
+        "rejects": runtime.rejects,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def _mark_interrupted_runs(pipeline: dlt.Pipeline) -> None:
+    """Mark syncs of this pipeline that never finished (killed, crashed) as interrupted."""
+    if not pipeline.default_schema_name or "sync_runs" not in pipeline.default_schema.tables:
+        return
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name("sync_runs")
+        client.execute_sql(
+            f"UPDATE {table} SET status = 'interrupted' WHERE status = 'running' AND pipeline_name = %s",
+            pipeline.pipeline_name,
+        )
+
+
+def _record_final_status(
+    pipeline: dlt.Pipeline, options: SyncOptions, runtime: SyncRuntime, result: SyncResult,
+    started_at: datetime, started: float,
+) -> None:
+    """Write the sync's final `sync_runs` row; a failure here is logged, never fatal."""
+    if result.status == "critical" and result.pipeline_runs == 0:
+        return  # nothing was written; don't touch a destination we may not reach
+    row = _run_row(options, runtime, result, started_at, result.status, started)
+    try:
+        pipeline.run(sync_runs_resource(row), loader_file_format=_file_format(options))  # type: ignore[arg-type]
+    except Exception as exc:  # the data is loaded; a missing status row must not fail the sync
+        logger.warning("could not record the sync's final status: %s", type(exc).__name__)
 
 
 def _short(exc: BaseException) -> str:

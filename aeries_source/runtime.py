@@ -46,6 +46,7 @@ class SyncRuntime:
         resume_from_batch: Batches numbered below this are skipped.
         budget: Batches per pipeline run (the checkpoint interval); None means no limit.
         on_unit_done: Called after each batch is extracted (progress reporting).
+        run_row: Builds this sync's `sync_runs` row; when set, each pipeline run writes it.
     """
 
     client: AeriesClient
@@ -60,6 +61,7 @@ class SyncRuntime:
     _breakers: Dict[int, CircuitBreaker] = field(default_factory=dict)
     rows: Dict[str, int] = field(default_factory=dict)
     rejects: int = 0
+    run_row: Optional[Callable[[], Dict[str, object]]] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def mark_done(self, unit: WorkUnit, rows: int = 0, extracted: bool = False) -> None:
@@ -97,6 +99,12 @@ class SyncRuntime:
     def is_skipped(self, unit: WorkUnit) -> bool:
         """Tell whether `--resume-from-batch` excludes this batch."""
         return unit.batch < self.resume_from_batch
+
+    @property
+    def last_completed_batch(self) -> Optional[int]:
+        """The highest batch number extracted in this sync so far."""
+        with self._lock:
+            return max(self.done, default=None)
 
     @property
     def remaining(self) -> int:

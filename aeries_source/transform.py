@@ -55,7 +55,8 @@ def build_absence_codes(rows: Iterable[Mapping[str, Any]]) -> Dict[str, AbsenceC
     for row in rows:
         code = str(row.get("AbsenceCode") or "")
         type_code = row.get("TypeCode")
-        status = status_for_type_code(type_code) if isinstance(type_code, int) else None
+        is_int = isinstance(type_code, int) and not isinstance(type_code, bool)
+        status = status_for_type_code(type_code) if is_int else None
         if code and status is not None:
             codes[code] = AbsenceCode(code=code, type_code=int(type_code), status=status)
     return codes
@@ -69,7 +70,9 @@ def _lookup(ctx: SchoolContext, code: str) -> AbsenceCode:
 
 
 def _classes_by_period(day: Mapping[str, Any]) -> Dict[str, Tuple[str, Optional[int]]]:
-    classes = day.get("Classes") or []
+    classes = day.get("Classes")
+    if classes is None:
+        classes = []
     if not isinstance(classes, list):
         raise RejectedRecord("Classes is not a list")
     by_period: Dict[str, Tuple[str, Optional[int]]] = {}
@@ -128,13 +131,14 @@ def attendance_day_row(ctx: SchoolContext, student_id: Any, day: Mapping[str, An
         "all_day_code": all_day_code or None,
         "all_day_status": all_day.status if all_day else None,
     }
+    meeting = _meeting_periods(ctx, attendance_date)
     for period in ALL_PERIODS:
         if period in classes:
             code, section = classes[period]
             row[f"period_{period}_status"] = period_codes[period].status
             row[f"period_{period}_code"] = code
             row[f"period_{period}_section"] = section
-        elif period in ctx.periods:
+        elif period in meeting:
             row[f"period_{period}_status"] = PRESENT
 
     row["is_full_day_absent"] = _is_full_day_absent(ctx, attendance_date, all_day, period_codes)
@@ -161,11 +165,20 @@ def _is_full_day_absent(
         return is_absence(all_day.type_code)
     if not ctx.is_period_school or not period_codes:
         return False
-    entry = ctx.calendar.get(day)
-    meeting = list(entry.period_pattern) if entry and entry.period_pattern else ctx.periods
+    meeting = _meeting_periods(ctx, day)
     if not meeting:
         return False
     return all(p in period_codes and is_absence(period_codes[p].type_code) for p in meeting)
+
+
+def _meeting_periods(ctx: SchoolContext, day: date) -> List[str]:
+    """Periods that met on `day`: the calendar's PeriodBlockPattern, else every period of the school."""
+    if not ctx.is_period_school:
+        return []
+    entry = ctx.calendar.get(day)
+    if entry is not None and entry.period_pattern:
+        return [p for p in entry.period_pattern if p in ALL_PERIODS]
+    return list(ctx.periods)
 
 
 def tombstone_row(school_code: int, day: date) -> Dict[str, Any]:

@@ -19,6 +19,17 @@ def test_full_sync_matches_truth_and_rerun_adds_nothing(sim, make_options, desti
     assert_small_tables_match(sim, options)
     counts = table_counts(options)
 
+    runs = query(options, "SELECT operation_id, status, planned_batches, last_completed_batch, total_processed, "
+                          "finished_at FROM {t:sync_runs}")
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in runs] == [
+        (first.run_id, "done", len(first.plan.units), len(first.plan.units), rows)]
+    assert runs[0][5] is not None
+    batches = query(options, "SELECT batch, status, rows, requests FROM {t:sync_batches}")
+    assert sorted(b[0] for b in batches) == [u.batch for u in first.plan.units]
+    assert {b[1] for b in batches} == {"done"}
+    assert sum(b[2] for b in batches) == rows
+    assert all(b[3] == 1 for b in batches)  # one attendance request per batch, no retries
+
     # An explicit re-sync of the whole year: the same rows, nothing duplicated.
     again = run_sync(make_options(sim, destination, start_date=YEAR_START, end_date=YEAR_END))
     assert again.exit_code == EXIT_OK, again.message

@@ -197,11 +197,6 @@ def test_auth_failure_is_critical_and_not_retried(mock: Any, status: int) -> Non
     assert_no_cert(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: client._server_message copies the server's Message into the error unredacted, "
-    "so a server that echoes the certificate leaks it into the exception text",
-)
 def test_echoed_certificate_is_not_in_the_error(mock: Any) -> None:
     mock.get(API + "schools", status=401, json={"Message": f"Certificate {CERT} is not valid"})
     with pytest.raises(errors.AeriesCriticalError) as info:
@@ -260,13 +255,6 @@ def test_transport_failures(mock: Any, exc: Exception, error_type: type[errors.A
         assert not isinstance(info.value, errors.AeriesCriticalError)
 
 
-STUDENTS_HOOK_BUG = (
-    "BUG: students() raises from a requests response hook, which runs inside the retry-wrapped "
-    "session.send; _should_retry classifies the AeriesError as connection_reset and retries it, "
-    "so 401/403/400 on the students route are retried max_attempts times"
-)
-
-
 # -- students paging ---------------------------------------------------------------------------------------
 def test_students_pages(mock: Any) -> None:
     records = [{"StudentID": 90000000 + i, "SchoolCode": 901} for i in range(5)]
@@ -309,12 +297,9 @@ def test_students_retries_a_failed_page(mock: Any) -> None:
 @pytest.mark.parametrize(
     "status, error_type, error_class, calls",
     [
-        pytest.param(401, errors.AeriesCriticalError, errors.AUTH, 1, id="auth", marks=pytest.mark.xfail(
-            strict=True, reason=STUDENTS_HOOK_BUG)),
-        pytest.param(403, errors.AeriesCriticalError, errors.AUTH, 1, id="forbidden", marks=pytest.mark.xfail(
-            strict=True, reason=STUDENTS_HOOK_BUG)),
-        pytest.param(400, errors.AeriesRequestError, errors.CLIENT_ERROR, 1, id="client-error",
-                     marks=pytest.mark.xfail(strict=True, reason=STUDENTS_HOOK_BUG)),
+        pytest.param(401, errors.AeriesCriticalError, errors.AUTH, 1, id="auth"),
+        pytest.param(403, errors.AeriesCriticalError, errors.AUTH, 1, id="forbidden"),
+        pytest.param(400, errors.AeriesRequestError, errors.CLIENT_ERROR, 1, id="client-error"),
         pytest.param(503, errors.AeriesRequestError, errors.SERVER_ERROR, 3, id="server-error"),
     ],
 )
@@ -328,7 +313,6 @@ def test_students_errors(mock: Any, status: int, error_type: type[errors.AeriesE
     assert_no_cert(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason=STUDENTS_HOOK_BUG + " and counted as connection_reset retries")
 def test_students_server_error_stats(mock: Any) -> None:
     for _ in range(3):
         mock.get(API + "schools/901/students", status=503)
@@ -339,11 +323,6 @@ def test_students_server_error_stats(mock: Any) -> None:
     assert set(client.stats.errors) == {errors.SERVER_ERROR}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _should_retry calls stats.record_retry on the last attempt too (tenacity calls the predicate "
-    "before its stop check), so 3 failed attempts count 3 retries and 4 server_error failures",
-)
 def test_exhausted_retries_stats(mock: Any) -> None:
     """RequestStats contract: record_retry counts attempts that WILL be retried, record_error the final one."""
     for _ in range(3):

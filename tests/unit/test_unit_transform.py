@@ -181,10 +181,13 @@ def test_period_school_uncoded_periods_are_present() -> None:
     assert ctx.periods == ["0", "1", "2", "3", "4", "5", "6", "7"]
     row = attendance_day_row(ctx, STUDENT, day("2024-09-03T00:00:00", "", [cls("1", "T", 1204)]))
     statuses = period_statuses(row)
+    # Only the periods that met that day (PeriodBlockPattern "1234567") get a status; period 0
+    # exists at the school but did not meet on 2024-09-03, so it has none.
     assert statuses == {
-        "0": "present", "1": "tardy", "2": "present", "3": "present", "4": "present",
+        "1": "tardy", "2": "present", "3": "present", "4": "present",
         "5": "present", "6": "present", "7": "present",
     }
+    assert "period_0_status" not in row
     assert "period_8_status" not in row and "period_9_status" not in row
     assert row["period_1_code"] == "T"
     assert row["period_1_section"] == 1204
