@@ -388,15 +388,18 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
             try:
                 rows, rejected = _unit_rows(runtime, ctx, unit)
             except AeriesRequestError as exc:
+                requests_made = runtime.client.thread_attempts() - attempts
                 breaker.record_failure(runtime.client.retry.max_attempts)
                 runtime.mark_failed(unit, exc.error_class)
                 failed.add(window)
                 state["failed_windows"] = sorted(failed)
                 logger.warning("batch %d (school %d, %s..%s) failed: %s", unit.batch, school_code,
                                unit.start, unit.end, exc)
-                yield _batch_record(runtime, unit, "failed", requests=runtime.client.thread_attempts() - attempts,
+                yield _batch_record(runtime, unit, "failed", requests=requests_made,
                                     seconds=time.monotonic() - started, error_class=exc.error_class)
                 continue
+            # Counted now: after a yield the generator may resume on another worker thread.
+            requests_made, seconds = runtime.client.thread_attempts() - attempts, time.monotonic() - started
             breaker.record_success()
             # Checkpoint before the yield: committed together with these rows or not at all.
             progress.add(window[0])
@@ -409,9 +412,7 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
             for i in range(0, len(rows), batch_size):
                 yield dlt.mark.with_hints(rows[i : i + batch_size], attendance_hints(), create_table_variant=True)
             records = sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
-            yield _batch_record(runtime, unit, "done", rows=records,
-                                requests=runtime.client.thread_attempts() - attempts,
-                                seconds=time.monotonic() - started)
+            yield _batch_record(runtime, unit, "done", rows=records, requests=requests_made, seconds=seconds)
             runtime.mark_done(unit, records, extracted=True)
 
     return attendance
