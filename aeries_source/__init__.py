@@ -2,7 +2,7 @@
 
 import logging
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
@@ -14,7 +14,7 @@ from aeries_source.calendar_index import CalendarIndex
 from aeries_source.client import AeriesClient, RetryPolicy
 from aeries_source.dates import parse_aeries_date
 from aeries_source.errors import AeriesConfigError, AeriesRequestError
-from aeries_source.planning import SyncPlan, WorkUnit, build_plan
+from aeries_source.planning import EXPLICIT, SyncPlan, WorkUnit, build_plan
 from aeries_source.rejects import reject_row
 from aeries_source.runtime import SyncRuntime
 from aeries_source.tracking import batch_row, sync_batch_hints, sync_runs_resource
@@ -166,8 +166,8 @@ def aeries(
         _schools_resource(client, codes),
         _calendar_resource(client, codes),
         _absence_codes_resource(client, codes),
-        _students_resource(client, codes, fields),
-        _enrollment_resource(client, codes, database_year),
+        _students_resource(runtime, codes, fields),
+        _enrollment_resource(runtime, codes, database_year),
     ]
     resources += [_attendance_resource(runtime, sc, batch_size) for sc in codes]
     if runtime.run_row is not None:
@@ -238,15 +238,18 @@ def plan_sync(
     if chunk_days <= 0:
         raise AeriesConfigError("chunk_days must be a positive number of days")
     codes = check_school_codes(client, school_codes)
-    today = client.server_now().date()
+    server_now = client.server_now()
+    today = server_now.date()
     calendars = {sc: CalendarIndex(client.calendar(sc)) for sc in codes}
     states = _resource_states() if resource_states is None else resource_states
     cursors = {sc: school_cursor(states, sc) for sc in codes}
     failed = {sc: school_failed_windows(states, sc) for sc in codes}
-    return build_plan(
+    plan = build_plan(
         codes, calendars, cursors, year_start, year_end, today, chunk_days, lookback_days, start, end,
         failed,
     )
+    plan.server_now = server_now
+    return plan
 
 
 def _schools_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
@@ -295,20 +298,64 @@ def _absence_codes_resource(client: AeriesClient, codes: Sequence[int]) -> DltRe
     return absence_codes
 
 
-def _students_resource(client: AeriesClient, codes: Sequence[int], fields: Sequence[str]) -> DltResource:
-    date_fields = [f for f in settings.STUDENT_DATE_FIELDS if f in fields]
-    columns = {snake: {"data_type": "date"} for snake in (
-        "birthdate", "school_enter_date", "district_enter_date", "school_leave_date")}
+def _changed_students(runtime: SyncRuntime, watermark: Optional[str]) -> Optional[Dict[int, set]]:
+    """Students changed since `watermark` by StudentDataChanges, per school; None without a watermark.
 
+    Both the `student` and `enrollment` areas are read: a withdrawal or a new enrollment touches
+    either, and both tables need the re-fetch.
+    """
+    if not watermark:
+        return None
+    since = datetime.fromisoformat(watermark) - timedelta(minutes=settings.DATA_CHANGES_OVERLAP_MINUTES)
+    changed: Dict[int, set] = {}
+    for area in ("student", "enrollment"):
+        for item in runtime.client.data_changes(area, since):
+            sid, sc = item.get("StudentID"), item.get("SchoolCode")
+            if isinstance(sid, int) and isinstance(sc, int):
+                changed.setdefault(sc, set()).add(sid)
+    return changed
+
+
+def _full_refresh(runtime: SyncRuntime, changed: Optional[Dict[int, set]], school_code: int) -> bool:
+    plan = runtime.plan
+    return changed is None or plan.mode == EXPLICIT or school_code in plan.first_load_schools
+
+
+def _students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequence[str]) -> DltResource:
+    client = runtime.client
+    date_fields = [f for f in settings.STUDENT_DATE_FIELDS if f in fields]
+    wanted = set(_snake_all(fields))
+    columns: Dict[str, Any] = {c: {"data_type": "date"} for c in (
+        "birthdate", "school_enter_date", "district_enter_date", "school_leave_date") if c in wanted}
+    columns[TOMBSTONE_COLUMN] = {"data_type": "bool", "hard_delete": True}
+
+    # No merge key: a delta load holds only the changed students and must not replace the others.
     @dlt.resource(name="students", write_disposition="merge", primary_key=("student_id", "school_code"),
-                  merge_key="school_code", columns={k: v for k, v in columns.items()
-                                                    if k in {f.lower() for f in _snake_all(fields)}})
+                  columns=columns)
     def students() -> Iterator[TDataItems]:
+        state = dlt.current.resource_state()
+        changed = _changed_students(runtime, state.get("watermark"))
         for sc in codes:
-            for page in client.students(sc):
-                yield [snake_record(s, fields=fields, date_fields=date_fields) for s in page]
+            if _full_refresh(runtime, changed, sc):
+                for page in client.students(sc):
+                    yield [_student_row(s, fields, date_fields) for s in page]
+                continue
+            for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
+                records = [r for r in client.student(sc, sid) if r.get("SchoolCode", sc) == sc]
+                if records:
+                    yield [_student_row(r, fields, date_fields) for r in records]
+                else:  # no longer at this school in Aeries: remove the row
+                    yield [{"student_id": sid, "school_code": sc, TOMBSTONE_COLUMN: True}]
+        if runtime.plan.server_now is not None:
+            state["watermark"] = runtime.plan.server_now.isoformat()
 
     return students
+
+
+def _student_row(record: Dict[str, Any], fields: Sequence[str], date_fields: Sequence[str]) -> Dict[str, Any]:
+    row = snake_record(record, fields=fields, date_fields=date_fields)
+    row[TOMBSTONE_COLUMN] = False
+    return row
 
 
 def _snake_all(fields: Sequence[str]) -> List[str]:
@@ -317,18 +364,47 @@ def _snake_all(fields: Sequence[str]) -> List[str]:
     return [snake_case(f) for f in fields]
 
 
-def _enrollment_resource(client: AeriesClient, codes: Sequence[int], year: int) -> DltResource:
+# Placeholder enter date of the tombstone that clears a student's enrollment rows (the key column
+# is NOT NULL; no real enrollment starts on it).
+_TOMBSTONE_ENTER_DATE = date(1900, 1, 1)
+
+
+def _enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -> DltResource:
+    client = runtime.client
+
+    # The merge key replaces all of a student's rows at a school for the year, which serves both a
+    # full school refresh and a re-fetch of single changed students.
     @dlt.resource(name="enrollment", write_disposition="merge",
                   primary_key=("student_id", "school_code", "academic_year", "enter_date"),
-                  merge_key=("school_code", "academic_year"),
+                  merge_key=("student_id", "school_code", "academic_year"),
                   columns={"enter_date": {"data_type": "date", "nullable": False},
-                           "leave_date": {"data_type": "date"}})
+                           "leave_date": {"data_type": "date"},
+                           "academic_year": {"data_type": "text", "nullable": False},
+                           TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True}})
     def enrollment() -> Iterator[TDataItems]:
+        state = dlt.current.resource_state()
+        changed = _changed_students(runtime, state.get("watermark"))
         for sc in codes:
-            yield [snake_record(r, date_fields=settings.ENROLLMENT_DATE_FIELDS)
-                   for r in client.enrollment(sc, year)]
+            if _full_refresh(runtime, changed, sc):
+                yield [_enrollment_row(r) for r in client.enrollment(sc, year)]
+                continue
+            for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
+                rows = [_enrollment_row(r) for r in client.student_enrollment(sc, sid, year)]
+                # The tombstone clears the student's rows first (merge key), so rows Aeries no
+                # longer has disappear; the fetched rows are then inserted.
+                yield [{"student_id": sid, "school_code": sc, "academic_year": str(year),
+                        "enter_date": _TOMBSTONE_ENTER_DATE, TOMBSTONE_COLUMN: True}] + rows
+        if runtime.plan.server_now is not None:
+            state["watermark"] = runtime.plan.server_now.isoformat()
 
     return enrollment
+
+
+def _enrollment_row(record: Dict[str, Any]) -> Dict[str, Any]:
+    row = snake_record(record, date_fields=settings.ENROLLMENT_DATE_FIELDS)
+    row["academic_year"] = str(row.get("academic_year", ""))
+    row[TOMBSTONE_COLUMN] = False
+    return row
 
 
 def _school_context(client: AeriesClient, school_code: int) -> SchoolContext:

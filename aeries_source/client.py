@@ -336,6 +336,11 @@ class AeriesClient:
         path = settings.ENROLLMENT_PATH.format(school_code=school_code, year=year)
         return _as_list(self.get_json("enrollment", path, school_code=school_code, not_found_is_empty=True))
 
+    def student_enrollment(self, school_code: int, student_id: int, year: int) -> List[Dict[str, Any]]:
+        """Return one student's enrollment rows at one school for an academic year."""
+        path = settings.STUDENT_ENROLLMENT_PATH.format(school_code=school_code, student_id=student_id, year=year)
+        return _as_list(self.get_json("enrollment", path, school_code=school_code, not_found_is_empty=True))
+
     def attendance(self, school_code: int, start: date, end: date) -> List[Dict[str, Any]]:
         """Return the school-wide attendance for `start`..`end` (both inclusive)."""
         path = settings.ATTENDANCE_PATH.format(school_code=school_code)
@@ -349,7 +354,9 @@ class AeriesClient:
         path = settings.DATA_CHANGES_PATH.format(
             area=area, y=since.year, m=since.month, d=since.day, h=since.hour, minute=since.minute
         )
-        return _as_list(self.get_json("data_changes", path, not_found_is_empty=True))
+        return _as_list(
+            self._cached(("changes", path), lambda: self.get_json("data_changes", path, not_found_is_empty=True))
+        )
 
 
 _CRITICAL_TEXT = {

@@ -1,7 +1,7 @@
 """The sync plan: which date window each school is read for, cut into numbered batches."""
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from aeries_source.calendar_index import CalendarIndex
@@ -44,6 +44,8 @@ class SyncPlan:
     mode: str
     windows: List[SchoolWindow]
     units: List[WorkUnit] = field(default_factory=list)
+    server_now: Optional[datetime] = None
+    first_load_schools: List[int] = field(default_factory=list)
 
     def units_for(self, school_code: int) -> List[WorkUnit]:
         """Return the units of one school in date order."""
@@ -128,7 +130,8 @@ def build_plan(
         start = explicit_start or year_start
         end = explicit_end or min(year_end, today)
         windows = _with_retries([SchoolWindow(sc, start, end, "requested range") for sc in school_codes], retries)
-        return SyncPlan(EXPLICIT, windows, number_units(windows, chunk_days))
+        return SyncPlan(EXPLICIT, windows, number_units(windows, chunk_days),
+                        first_load_schools=[sc for sc in school_codes if last_synced.get(sc) is None])
 
     stop = min(year_end, today)
     mode = DELTA if school_codes and all(last_synced.get(sc) for sc in school_codes) else FULL
@@ -140,4 +143,5 @@ def build_plan(
         start, reason = delta_start(calendars[sc], cursor, lookback_days, year_start)
         windows.append(SchoolWindow(sc, start, stop, reason))
     windows = _with_retries(windows, retries)
-    return SyncPlan(mode, windows, number_units(windows, chunk_days))
+    return SyncPlan(mode, windows, number_units(windows, chunk_days),
+                    first_load_schools=[sc for sc in school_codes if last_synced.get(sc) is None])

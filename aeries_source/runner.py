@@ -17,6 +17,8 @@ from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesE
 from aeries_source.planning import SyncPlan, WorkUnit
 from aeries_source.runtime import SyncRuntime, UnitBudget
 from aeries_source.tracking import safe_config, sync_runs_resource
+from aeries_source.changes import ChangeCounts, diff, snapshot, window_filter
+from aeries_source.planning import DELTA
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ class SyncResult:
     skipped_schools: List[int] = field(default_factory=list)
     rejects: int = 0
     pipeline_runs: int = 0
+    changes: Dict[str, ChangeCounts] = field(default_factory=dict)
 
     @property
     def records_per_second(self) -> float:
@@ -278,7 +281,12 @@ def run_sync(
     runtime.run_row = lambda: _run_row(options, runtime, result, started_at, "running", started)
     try:
         _mark_interrupted_runs(pipeline)
+        before = _snapshots(pipeline, plan) if plan.mode == DELTA else None
         _run_checkpointed(pipeline, options, runtime, result)
+        _refresh_correction_flags(pipeline)
+        if before is not None:
+            after = _snapshots(pipeline, plan)
+            result.changes = {table: diff(before[table], after[table]) for table in before}
     except AeriesCriticalError as exc:
         result.exit_code, result.status, result.message = EXIT_CRITICAL, "critical", str(exc)
     except PipelineStepFailed as exc:
@@ -326,6 +334,42 @@ def _run_row(
         "rejects": runtime.rejects,
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+# Keys of the tables whose changes a delta sync reports.
+_CHANGE_KEYS = {
+    "attendance_records": ("school_code", "student_id", "attendance_date"),
+    "students": ("student_id", "school_code"),
+    "enrollment": ("student_id", "school_code", "academic_year", "enter_date"),
+}
+
+
+def _snapshots(pipeline: dlt.Pipeline, plan: SyncPlan) -> Dict[str, Any]:
+    """Content of the rows a delta sync may touch: its attendance windows, students, enrollment."""
+    windows = [(w.school_code, w.start, w.end) for w in plan.windows]
+    return {
+        table: snapshot(pipeline, table, key, window_filter(windows) if table == "attendance_records" else None)
+        for table, key in _CHANGE_KEYS.items()
+    }
+
+
+def _refresh_correction_flags(pipeline: dlt.Pipeline) -> None:
+    """Set `can_be_corrected` from the freshly loaded calendar for rows outside the re-read window.
+
+    Delta syncs never re-read locked months, so a row read while its month was open would keep
+    saying it can be corrected after the district locked the month.
+    """
+    tables = pipeline.default_schema.tables if pipeline.default_schema_name else {}
+    if "attendance_records" not in tables or "calendar_days" not in tables:
+        return
+    with pipeline.sql_client() as client:
+        att = client.make_qualified_table_name("attendance_records")
+        cal = client.make_qualified_table_name("calendar_days")
+        client.execute_sql(
+            f"UPDATE {att} SET can_be_corrected = NOT c.attendance_month_locked FROM {cal} AS c "
+            f"WHERE c.school_code = {att}.school_code AND c.calendar_date = {att}.attendance_date "
+            f"AND {att}.can_be_corrected = c.attendance_month_locked"
+        )
 
 
 def _mark_interrupted_runs(pipeline: dlt.Pipeline) -> None:

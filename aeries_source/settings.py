@@ -11,6 +11,7 @@ ABSENCE_CODES_PATH = "schools/{school_code}/AbsenceCodes"
 STUDENTS_PATH = "schools/{school_code}/students"
 STUDENT_PATH = "schools/{school_code}/students/{student_id}"
 ENROLLMENT_PATH = "schools/{school_code}/enrollment/0/year/{year}"
+STUDENT_ENROLLMENT_PATH = "schools/{school_code}/enrollment/{student_id}/year/{year}"
 ATTENDANCE_PATH = "schools/{school_code}/attendance/"
 DATA_CHANGES_PATH = "StudentDataChanges/{area}/{y}/{m}/{d}/{h}/{minute}"
 
@@ -23,6 +24,9 @@ DEFAULT_BATCH_SIZE = 500
 DEFAULT_STUDENT_PAGE_SIZE = 500
 DEFAULT_LOOKBACK_DAYS = 14
 DEFAULT_CHECKPOINT_EVERY = 10
+# StudentDataChanges is asked for changes since the last watermark minus this overlap, since the
+# server's change times and its clock are read in separate requests.
+DATA_CHANGES_OVERLAP_MINUTES = 10
 
 # Aeries allows traditional periods 0-9.
 ALL_PERIODS = tuple(str(p) for p in range(10))

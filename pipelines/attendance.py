@@ -172,7 +172,10 @@ def print_summary(result: SyncResult) -> None:
         plan = result.plan
         print(f"  {plan.mode} sync: {len(plan.school_codes)} school(s), {len(plan.units)} batch(es)", file=out)
         for window in plan.windows:
-            print(f"    school {window.school_code}: {window.start}..{window.end} ({window.reason})", file=out)
+            print(f"    school {window.school_code} re-read {window.start}..{window.end} ({window.reason})", file=out)
+    if result.changes:
+        print("  changes (+inserted ~updated -deleted): "
+              + ", ".join(f"{t} {c}" for t, c in sorted(result.changes.items())), file=out)
     if result.rows:
         print("  rows loaded: " + ", ".join(f"{t} {n}" for t, n in sorted(result.rows.items())), file=out)
         print(f"  attendance records/s: {result.records_per_second:.0f}", file=out)
