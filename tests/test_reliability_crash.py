@@ -1,0 +1,178 @@
+"""Crash safety: SIGKILL the backfill at seeded random moments, rerun, and compare every table with the truth.
+
+The command runs as a subprocess (`pipelines/attendance.py --destination postgres`) against a simulator
+served from this process on 127.0.0.1, with its own dlt data dir. Each kill is classified by what the
+killed process left in its pipeline working dir: an unfinished extract package (extract), an extracted
+or half-normalized package (normalize), a normalized package not yet loaded (load), or nothing pending
+(between: planning, state sync, index creation, status rows).
+"""
+
+import os
+import random
+import re
+import signal
+import subprocess
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from aeries_simulator import AeriesSimulator, DistrictSpec
+from reliability_helpers import (
+    TruthMismatch,
+    assert_everything_matches,
+    cli_command,
+    cli_env,
+    prepare_cwd,
+    query_options,
+    sync_runs,
+    unique_dataset,
+)
+
+# About ten weeks of a small district in 4-day chunks: 3 schools x 20 chunks = 60 batches,
+# committed every 2 batches, so a run makes about 30 checkpoints (~12 s on 2 cores).
+# Seed 30: every school has attendance on the first school day (see the xfail below).
+SPEC = DistrictSpec(seed=30, schools=3, students_per_school=24, today=date(2024, 10, 25))
+YEAR_START = date(2024, 8, 15)
+PIPELINE = "crash_backfill"
+KILLS = 10
+KILL_SEED = 1_0_2024
+KILL_DELAY = (0.5, 3.2)  # seconds after start; a run takes ~12 s, its first checkpoint ~1.5 s
+MAX_RUNS = KILLS + 8
+MAX_RERUNS = 4
+
+
+def _load_id(path: Path) -> float:
+    try:
+        return float(path.name)
+    except ValueError:
+        return -1.0
+
+
+def kill_phase(pipeline_dir: Path) -> str:
+    """Tell which step a killed run was in from the newest load package it left behind."""
+    if not pipeline_dir.exists():
+        return "startup"
+    newest: Optional[Tuple[float, str]] = None
+    stages = [("load/loaded", "between"), ("load/normalized", "load"), ("load/new", "normalize"),
+              ("normalize/extracted", "normalize")]
+    candidates: List[Tuple[Path, str]] = []
+    for sub, phase in stages:
+        folder = pipeline_dir / sub
+        if folder.is_dir():
+            candidates += [(p, phase) for p in folder.iterdir() if p.is_dir()]
+    normalize = pipeline_dir / "normalize"
+    if normalize.is_dir():  # extract writes a new package into normalize/<random folder>/<load id>
+        for scratch in normalize.iterdir():
+            if scratch.is_dir() and scratch.name != "extracted":
+                candidates += [(p, "extract") for p in scratch.iterdir() if p.is_dir()]
+    for path, phase in candidates:
+        key = (_load_id(path), phase)
+        if newest is None or key[0] > newest[0]:
+            newest = key
+    return newest[1] if newest else "startup"
+
+
+def _run_id(output: str) -> Optional[str]:
+    match = re.search(r"Aeries sync \w+ \(exit \d\) in [\d.]+ s, run ([0-9a-f]+)", output)
+    return match.group(1) if match else None
+
+
+@pytest.mark.xfail(
+    strict=True, raises=TruthMismatch,
+    reason="BUG: a school whose attendance resource got no batch before a crash keeps dlt's "
+    "incremental last_value = initial_value (first day of the window) as its cursor, so every later "
+    "delta plan starts the day after and never reads that first day (aeries_source/__init__.py "
+    "school_cursor)",
+)
+def test_sigkill_at_random_moments_then_rerun_loads_exact_data(postgres_url: str, tmp_path: Path,
+                                                              record_property) -> None:
+    sim = AeriesSimulator(SPEC).start(host="127.0.0.1", port=0)
+    try:
+        _crash_and_recover(sim, postgres_url, tmp_path, record_property)
+    finally:
+        sim.stop()
+
+
+def _crash_and_recover(sim: AeriesSimulator, postgres_url: str, tmp_path: Path, record_property) -> None:
+    dataset = unique_dataset("crash")
+    data_dir = tmp_path / "dlt_data"
+    pipeline_dir = data_dir / "pipelines" / PIPELINE
+    cwd = prepare_cwd(tmp_path / "cwd")
+    env = cli_env(sim, postgres_url, data_dir, SOURCES__AERIES__CHECKPOINT_EVERY="2",
+                  SOURCES__AERIES__CHUNK_DAYS="4", SOURCES__AERIES__REQUEST_MAX_ATTEMPTS="3",
+                  SOURCES__AERIES__REQUEST_TIMEOUT="10")
+    cmd = cli_command("--destination", "postgres", "--pipeline-name", PIPELINE, "--dataset-name", dataset)
+    rng = random.Random(KILL_SEED)
+
+    kills: List[Tuple[float, str]] = []
+    completed: List[Tuple[int, str]] = []  # (exit code, output) of runs that ended before their kill
+    runs = 0
+    while len(kills) < KILLS and runs < MAX_RUNS:
+        runs += 1
+        delay = rng.uniform(*KILL_DELAY)
+        log_path = tmp_path / f"run_{runs:02d}.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            try:
+                proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+        output = log_path.read_text()
+        if proc.returncode == -signal.SIGKILL and "Aeries sync " not in output:
+            kills.append((round(delay, 2), kill_phase(pipeline_dir)))
+        else:
+            completed.append((proc.returncode, output))
+    by_phase = Counter(phase for _, phase in kills)
+    summary: Dict[str, object] = {"kills": len(kills), "kills_by_phase": dict(by_phase),
+                                  "runs_ending_before_their_kill": len(completed)}
+    assert len(kills) >= KILLS, f"only {len(kills)} kills landed in {runs} runs: {summary}"
+    assert all(code in (0, -signal.SIGKILL) for code, _ in completed), [o[-2000:] for _, o in completed]
+
+    # Rerun without killing until the sync reports success.
+    reruns: List[int] = []
+    final_output = ""
+    while not reruns or reruns[-1] != 0:
+        assert len(reruns) < MAX_RERUNS, f"no successful rerun after {reruns}: {final_output[-3000:]}"
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+        reruns.append(proc.returncode)
+        final_output = proc.stdout + proc.stderr
+    assert "Traceback" not in final_output, final_output[-3000:]
+    summary["reruns"] = len(reruns)
+
+    assert len(by_phase) >= 2, f"kills all landed in one phase: {summary}"
+    assert by_phase.keys() & {"extract", "normalize", "load"}, f"no kill inside a pipeline step: {summary}"
+
+    options = query_options(sim, postgres_url, dataset, tmp_path / "reader")
+    # sync_runs: the final sync is the one 'done' row (plus any run that finished before its kill);
+    # every killed sync is 'running' or 'interrupted' — and the last sync marked them all interrupted.
+    final_id = _run_id(final_output)
+    assert final_id, final_output[-2000:]
+    ok_ids = {_run_id(o) for _, o in completed if "Aeries sync done" in o} | {final_id}
+    recorded = sync_runs(options)
+    assert recorded, "no sync_runs rows"
+    assert recorded[-1]["operation_id"] == final_id and recorded[-1]["status"] == "done", recorded[-3:]
+    done = [r for r in recorded if r["status"] == "done"]
+    assert {r["operation_id"] for r in done} == ok_ids, (done, ok_ids)
+    for row in recorded:
+        if row["operation_id"] not in ok_ids:
+            assert row["status"] in ("running", "interrupted"), row
+            assert row["finished_at"] is None, row
+        if row["last_completed_batch"] is not None:
+            assert row["last_completed_batch"] <= row["planned_batches"], row
+    assert [r for r in recorded if r["status"] == "running"] == [], "a finished sync left rows 'running'"
+    final = recorded[-1]
+    assert final["last_completed_batch"] == final["planned_batches"], final
+    summary["sync_runs_rows"] = len(recorded)
+
+    # Every table against the truth: duplicates and small tables first, attendance row for row last.
+    summary["rows_compared"] = "?"
+    try:
+        summary["rows_compared"] = assert_everything_matches(sim, options, YEAR_START, sim.today)
+    finally:
+        print(f"crash test: {summary}")
+        record_property("crash_summary", str(summary))
