@@ -15,6 +15,7 @@ from aeries_source.client import AeriesClient, RetryPolicy
 from aeries_source.dates import parse_aeries_date
 from aeries_source.errors import AeriesConfigError, AeriesRequestError
 from aeries_source.planning import EXPLICIT, SyncPlan, WorkUnit, build_plan
+from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.rejects import reject_row
 from aeries_source.runtime import SyncRuntime
 from aeries_source.tracking import batch_row, sync_batch_hints, sync_runs_resource
@@ -126,6 +127,7 @@ def aeries(
     school_year_start: Optional[str] = None,
     school_year_end: Optional[str] = None,
     student_fields: Optional[List[str]] = None,
+    pseudonymize_key: Optional[str] = None,
     sync_runtime: Optional[SyncRuntime] = None,
 ) -> List[DltResource]:
     """Aeries attendance, students and schools for one district and school year.
@@ -144,6 +146,8 @@ def aeries(
         school_year_start: First day of the school year (default 2024-08-15).
         school_year_end: Last day of the school year (default 2025-06-12).
         student_fields: Aeries student fields to keep (default `settings.DEFAULT_STUDENT_FIELDS`).
+        pseudonymize_key: Secret key; when set, student ids (and state ids, student numbers) are
+            replaced by keyed HMAC pseudonyms, the same in every table.
         sync_runtime: Supplied by `pipelines/attendance.py` to share a plan, client and checkpoint
             budget across runs; other jobs leave it out and the source plans for itself.
 
@@ -157,6 +161,7 @@ def aeries(
             base_url, certificate, database_year, start_date, end_date, chunk_days,
             school_codes, lookback_days, school_year_start, school_year_end,
         )
+        runtime.pseudonymizer = Pseudonymizer(pseudonymize_key)
     if batch_size <= 0:
         raise AeriesConfigError("batch_size must be a positive number of records")
     client = runtime.client
@@ -321,6 +326,12 @@ def _full_refresh(runtime: SyncRuntime, changed: Optional[Dict[int, set]], schoo
     return changed is None or plan.mode == EXPLICIT or school_code in plan.first_load_schools
 
 
+def _students_hints(columns: Dict[str, Any]) -> Any:
+    # No merge key: a delta load holds only the changed students and must not replace the others.
+    return dlt.mark.make_hints(table_name="students", write_disposition="merge",
+                               primary_key=("student_id", "school_code"), columns=dict(columns))
+
+
 def _students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequence[str]) -> DltResource:
     client = runtime.client
     date_fields = [f for f in settings.STUDENT_DATE_FIELDS if f in fields]
@@ -328,31 +339,59 @@ def _students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Seque
     columns: Dict[str, Any] = {c: {"data_type": "date"} for c in (
         "birthdate", "school_enter_date", "district_enter_date", "school_leave_date") if c in wanted}
     columns[TOMBSTONE_COLUMN] = {"data_type": "bool", "hard_delete": True}
+    if runtime.pseudonymizer.enabled:
+        columns.update({"state_student_id": {"data_type": "text"}, "student_number": {"data_type": "text"}})
 
-    # No merge key: a delta load holds only the changed students and must not replace the others.
-    @dlt.resource(name="students", write_disposition="merge", primary_key=("student_id", "school_code"),
-                  columns=columns)
+    def rows(sc: int, records: List[Dict[str, Any]]) -> Iterator[Any]:
+        good, rejected = _transform_records(runtime, sc, "students", records,
+                                            lambda r: _student_row(r, fields, date_fields))
+        if rejected:
+            yield _rejects_item(rejected)
+        if good:
+            yield dlt.mark.with_hints(good, _students_hints(columns), create_table_variant=True)
+
+    # Items name their tables through hints (students, rejects): see _attendance_resource.
+    @dlt.resource(name="students", write_disposition="merge")
     def students() -> Iterator[TDataItems]:
         state = dlt.current.resource_state()
         changed = _changed_students(runtime, state.get("watermark"))
         for sc in codes:
             if _full_refresh(runtime, changed, sc):
                 for page in client.students(sc):
-                    yield [_student_row(s, fields, date_fields) for s in page]
+                    yield from rows(sc, page)
                 continue
             for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
                 records = [r for r in client.student(sc, sid) if r.get("SchoolCode", sc) == sc]
                 if records:
-                    yield [_student_row(r, fields, date_fields) for r in records]
+                    yield from rows(sc, records)
                 else:  # no longer at this school in Aeries: remove the row
-                    yield [{"student_id": sid, "school_code": sc, TOMBSTONE_COLUMN: True}]
+                    tombstone = {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
+                                 TOMBSTONE_COLUMN: True}
+                    yield dlt.mark.with_hints([tombstone], _students_hints(columns), create_table_variant=True)
         if runtime.plan.server_now is not None:
             state["watermark"] = runtime.plan.server_now.isoformat()
 
     return students
 
 
+def _transform_records(runtime: SyncRuntime, school_code: int, endpoint: str, records: List[Dict[str, Any]],
+                       transform: Any) -> "tuple[List[Dict[str, Any]], List[Dict[str, Any]]]":
+    """Transform records; those that fail go to `rejects` instead of failing the run."""
+    good, rejected = [], []
+    for record in records:
+        try:
+            good.append(runtime.pseudonymizer.row(transform(record)))
+        except (RejectedRecord, AttributeError, TypeError, ValueError) as exc:
+            rejected.append(reject_row(runtime.run_id, school_code, None, None,
+                                       runtime.pseudonymizer.raw(record), str(exc), endpoint))
+    if rejected:
+        runtime.count_rejects(len(rejected))
+    return good, rejected
+
+
 def _student_row(record: Dict[str, Any], fields: Sequence[str], date_fields: Sequence[str]) -> Dict[str, Any]:
+    if not isinstance(record.get("StudentID"), int) or not isinstance(record.get("SchoolCode"), int):
+        raise RejectedRecord("StudentID or SchoolCode missing or not an integer")
     row = snake_record(record, fields=fields, date_fields=date_fields)
     row[TOMBSTONE_COLUMN] = False
     return row
@@ -369,31 +408,44 @@ def _snake_all(fields: Sequence[str]) -> List[str]:
 _TOMBSTONE_ENTER_DATE = date(1900, 1, 1)
 
 
+def _enrollment_hints() -> Any:
+    # The merge key replaces all of a student's rows at a school for the year, which serves both a
+    # full school refresh and a re-fetch of single changed students.
+    return dlt.mark.make_hints(
+        table_name="enrollment", write_disposition="merge",
+        primary_key=("student_id", "school_code", "academic_year", "enter_date"),
+        merge_key=("student_id", "school_code", "academic_year"),
+        columns={"enter_date": {"data_type": "date", "nullable": False},
+                 "leave_date": {"data_type": "date"},
+                 "academic_year": {"data_type": "text", "nullable": False},
+                 TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True}},
+    )
+
+
 def _enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -> DltResource:
     client = runtime.client
 
-    # The merge key replaces all of a student's rows at a school for the year, which serves both a
-    # full school refresh and a re-fetch of single changed students.
-    @dlt.resource(name="enrollment", write_disposition="merge",
-                  primary_key=("student_id", "school_code", "academic_year", "enter_date"),
-                  merge_key=("student_id", "school_code", "academic_year"),
-                  columns={"enter_date": {"data_type": "date", "nullable": False},
-                           "leave_date": {"data_type": "date"},
-                           "academic_year": {"data_type": "text", "nullable": False},
-                           TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True}})
+    @dlt.resource(name="enrollment", write_disposition="merge")
     def enrollment() -> Iterator[TDataItems]:
         state = dlt.current.resource_state()
         changed = _changed_students(runtime, state.get("watermark"))
         for sc in codes:
             if _full_refresh(runtime, changed, sc):
-                yield [_enrollment_row(r) for r in client.enrollment(sc, year)]
-                continue
-            for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
-                rows = [_enrollment_row(r) for r in client.student_enrollment(sc, sid, year)]
-                # The tombstone clears the student's rows first (merge key), so rows Aeries no
-                # longer has disappear; the fetched rows are then inserted.
-                yield [{"student_id": sid, "school_code": sc, "academic_year": str(year),
-                        "enter_date": _TOMBSTONE_ENTER_DATE, TOMBSTONE_COLUMN: True}] + rows
+                records, tombstones = client.enrollment(sc, year), []
+            else:
+                records, tombstones = [], []
+                for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
+                    records += client.student_enrollment(sc, sid, year)
+                    # The tombstone clears the student's rows first (merge key), so rows Aeries no
+                    # longer has disappear; the fetched rows are then inserted.
+                    tombstones.append({"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
+                                       "academic_year": str(year), "enter_date": _TOMBSTONE_ENTER_DATE,
+                                       TOMBSTONE_COLUMN: True})
+            good, rejected = _transform_records(runtime, sc, "enrollment", records, _enrollment_row)
+            if rejected:
+                yield _rejects_item(rejected)
+            if tombstones or good:
+                yield dlt.mark.with_hints(tombstones + good, _enrollment_hints(), create_table_variant=True)
         if runtime.plan.server_now is not None:
             state["watermark"] = runtime.plan.server_now.isoformat()
 
@@ -401,7 +453,11 @@ def _enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) 
 
 
 def _enrollment_row(record: Dict[str, Any]) -> Dict[str, Any]:
+    if not isinstance(record.get("StudentID"), int) or not isinstance(record.get("SchoolCode"), int):
+        raise RejectedRecord("StudentID or SchoolCode missing or not an integer")
     row = snake_record(record, date_fields=settings.ENROLLMENT_DATE_FIELDS)
+    if row.get("enter_date") is None:
+        raise RejectedRecord("EnterDate is missing")
     row["academic_year"] = str(row.get("academic_year", ""))
     row[TOMBSTONE_COLUMN] = False
     return row
@@ -484,7 +540,7 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
             state["failed_windows"] = sorted(failed)
             if rejected:
                 runtime.count_rejects(len(rejected))
-                yield dlt.mark.with_hints(rejected, _reject_hints(), create_table_variant=True)
+                yield _rejects_item(rejected)
             for i in range(0, len(rows), batch_size):
                 yield dlt.mark.with_hints(rows[i : i + batch_size], attendance_hints(), create_table_variant=True)
             records = sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
@@ -514,6 +570,10 @@ def _progress_for(state: Dict[str, Any], plan_key: str, units: Sequence[WorkUnit
     return done
 
 
+def _rejects_item(rows: List[Dict[str, Any]]) -> Any:
+    return dlt.mark.with_hints(rows, _reject_hints(), create_table_variant=True)
+
+
 def _reject_hints() -> Any:
     """Hints of the `rejects` table (a fresh dict per use: dlt may modify hints it is given)."""
     return dlt.mark.make_hints(
@@ -533,6 +593,11 @@ def _unit_rows(runtime: SyncRuntime, ctx: SchoolContext, unit: WorkUnit) -> "tup
     }
     rows: List[Dict[str, Any]] = []
     rejected: List[Dict[str, Any]] = []
+    nym = runtime.pseudonymizer
+
+    def reject(raw: Any, reason: str) -> None:
+        rejected.append(reject_row(runtime.run_id, unit.school_code, unit.start, unit.end, nym.raw(raw), reason))
+
     day = unit.start
     while day <= unit.end:
         rows.append({**tombstone_row(unit.school_code, day), **meta})
@@ -541,17 +606,18 @@ def _unit_rows(runtime: SyncRuntime, ctx: SchoolContext, unit: WorkUnit) -> "tup
         student_id = student.get("StudentID") if isinstance(student, dict) else None
         days = student.get("AttendanceDays") if isinstance(student, dict) else None
         if not isinstance(days, list):
-            rejected.append(reject_row(runtime.run_id, unit, student, "AttendanceDays missing or not a list"))
+            reject(student, "AttendanceDays missing or not a list")
             continue
         for att_day in days:
+            raw = {"StudentID": student_id, "AttendanceDay": att_day}
             try:
                 row = attendance_day_row(ctx, student_id, att_day)
             except (RejectedRecord, AttributeError, TypeError) as exc:
-                rejected.append(reject_row(runtime.run_id, unit, {"StudentID": student_id, "AttendanceDay": att_day}, str(exc)))
+                reject(raw, str(exc))
                 continue
             if not unit.start <= row["attendance_date"] <= unit.end:
-                rejected.append(reject_row(runtime.run_id, unit, {"StudentID": student_id, "AttendanceDay": att_day},
-                                           "CalendarDate outside the requested window"))
+                reject(raw, "CalendarDate outside the requested window")
                 continue
+            row["student_id"] = nym.student_id(row["student_id"])
             rows.append({**row, **meta})
     return rows, rejected

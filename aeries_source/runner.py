@@ -15,6 +15,8 @@ from aeries_source import aeries, attendance_resource_name, check_school_codes, 
 from aeries_source.client import AeriesClient, RetryPolicy
 from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
 from aeries_source.planning import SyncPlan, WorkUnit
+from aeries_source.audit import AuditTrail, actor
+from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.runtime import SyncRuntime, UnitBudget
 from aeries_source.tracking import safe_config, sync_runs_resource
 from aeries_source.changes import ChangeCounts, diff, snapshot, window_filter
@@ -67,6 +69,8 @@ class SyncOptions:
     dry_run: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify_tls: Union[bool, str] = True
+    pseudonymize_key: Optional[str] = None
+    audit_log: Optional[str] = None
 
 
 @dataclass
@@ -241,6 +245,9 @@ def run_sync(
         on_plan: Called once with the plan before the first attendance request.
     """
     started = time.monotonic()
+    if options.verify_tls is False:
+        logger.warning("TLS certificate verification of the Aeries server is OFF (verify_tls = false): "
+                       "traffic with student data can be intercepted; use ca_bundle for an internal CA")
     try:
         validate_options(options)
         client = AeriesClient(
@@ -271,11 +278,27 @@ def run_sync(
         return SyncResult(EXIT_OK, "dry_run", "dry run: nothing written", plan=plan,
                           seconds=time.monotonic() - started, requests=int(snap["requests"]))
 
+    audit_holder: List[AuditTrail] = []
+
+    def unit_done(unit: WorkUnit, rows: int) -> None:
+        audit_holder[0].record("batch_extracted", endpoint="attendance", school_code=unit.school_code,
+                               batch=unit.batch, window_start=unit.start, window_end=unit.end, rows=rows,
+                               destination_table="attendance_records")
+        if on_unit_done is not None:
+            on_unit_done(unit, rows)
+
     runtime = SyncRuntime(
         client=client, plan=plan, resume_from_batch=options.resume_from_batch,
-        budget=UnitBudget(options.checkpoint_every), on_unit_done=on_unit_done,
+        budget=UnitBudget(options.checkpoint_every), on_unit_done=unit_done,
         breaker_threshold=options.breaker_threshold,
+        pseudonymizer=Pseudonymizer(options.pseudonymize_key),
     )
+    audit = AuditTrail(options.audit_log, runtime.run_id)
+    audit_holder.append(audit)
+    audit.record("sync_started", actor=actor(), pipeline=options.pipeline_name, mode=plan.mode,
+                 destination=options.destination, dataset=options.dataset_name, config=safe_config(options),
+                 windows=[{"school_code": w.school_code, "start": w.start, "end": w.end, "reason": w.reason}
+                          for w in plan.windows])
     result = SyncResult(EXIT_OK, "done", plan=plan, run_id=runtime.run_id)
     started_at = datetime.now(timezone.utc)
     runtime.run_row = lambda: _run_row(options, runtime, result, started_at, "running", started)
@@ -303,6 +326,9 @@ def run_sync(
             f"{len(runtime.failed)} batch(es) could not be read; the next run picks them up"
         )
     _record_final_status(pipeline, options, runtime, result, started_at, started)
+    audit.record("sync_finished", status=result.status, exit_code=result.exit_code, rows_per_table=result.rows,
+                 requests=result.requests, errors_by_class=result.errors, failed_batches=result.failed_batches,
+                 seconds=round(result.seconds, 3))
     return result
 
 

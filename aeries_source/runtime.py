@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Optional, Set
 from aeries_source.breaker import CircuitBreaker
 from aeries_source.client import AeriesClient
 from aeries_source.planning import SyncPlan, WorkUnit
+from aeries_source.pseudonym import Pseudonymizer
 
 
 class UnitBudget:
@@ -47,6 +48,7 @@ class SyncRuntime:
         budget: Batches per pipeline run (the checkpoint interval); None means no limit.
         on_unit_done: Called after each batch is extracted (progress reporting).
         run_row: Builds this sync's `sync_runs` row; when set, each pipeline run writes it.
+        pseudonymizer: Replaces student identifiers in every table when a key is configured.
     """
 
     client: AeriesClient
@@ -56,6 +58,7 @@ class SyncRuntime:
     budget: UnitBudget = field(default_factory=lambda: UnitBudget(None))
     on_unit_done: Optional[Callable[[WorkUnit, int], None]] = None
     breaker_threshold: int = 10
+    pseudonymizer: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(None))
     done: Set[int] = field(default_factory=set)
     failed: Dict[int, str] = field(default_factory=dict)
     _breakers: Dict[int, CircuitBreaker] = field(default_factory=dict)

@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-name", default="aeries", help="schema/dataset name (default aeries)")
     p.add_argument("--pipeline-name", default="aeries_attendance", help="dlt pipeline name (default aeries_attendance)")
     p.add_argument("--json-logs", action="store_true", help="write log lines as JSON")
+    p.add_argument("--audit-log", help="append an audit trail of the sync (JSON lines, no student data) to this file")
     p.add_argument("--demo", action="store_true",
                    help="start the offline Aeries simulator on 127.0.0.1 and sync a small synthetic district into DuckDB")
     return p
@@ -158,6 +159,8 @@ def options_from(args: argparse.Namespace) -> SyncOptions:
             timeout=float(_config("request_timeout", 60.0)),
         ),
         verify_tls=verify,
+        pseudonymize_key=_secret("pseudonymize_key"),
+        audit_log=args.audit_log or _config("audit_log"),
     )
 
 
@@ -205,6 +208,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"error: bad configuration: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         redactor.add_secret(options.certificate)
+        redactor.add_secret(options.pseudonymize_key)
         progress = SyncProgress()
 
         def on_plan(plan: Any) -> None:
