@@ -1,6 +1,7 @@
 """Runs one sync: validates, plans, extracts in checkpointed pipeline runs and summarises."""
 
 import logging
+import re
 import time
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -270,6 +271,9 @@ def run_sync(
         return SyncResult(EXIT_CRITICAL, "critical", str(exc), seconds=time.monotonic() - started)
     except AeriesError as exc:
         return SyncResult(EXIT_PARTIAL, "failed", str(exc), seconds=time.monotonic() - started)
+    except Exception as exc:  # destination unreachable, bad credentials...: one line, no traceback
+        code, status, message = _classify_unexpected(exc)
+        return SyncResult(code, status, message, seconds=time.monotonic() - started)
 
     if on_plan is not None:
         on_plan(plan)
@@ -318,7 +322,10 @@ def run_sync(
             result.exit_code, result.status, result.message = EXIT_CRITICAL, "critical", str(cause)
         else:
             result.exit_code, result.status = EXIT_PARTIAL, "failed"
-            result.message = f"{exc.step} step failed: {type(cause).__name__}: {_short(cause)}"
+            result.message = (f"{exc.step} step failed ({type(cause).__name__}: {_short(cause)}); "
+                              "the next run finishes it")
+    except Exception as exc:
+        result.exit_code, result.status, result.message = _classify_unexpected(exc)
     _fill_result(result, runtime, started)
     if result.exit_code == EXIT_OK and (runtime.failed or runtime.remaining):
         result.exit_code, result.status = EXIT_PARTIAL, "partial"
@@ -424,9 +431,22 @@ def _record_final_status(
         logger.warning("could not record the sync's final status: %s", type(exc).__name__)
 
 
+def _classify_unexpected(exc: BaseException) -> "tuple[int, str, str]":
+    """Map an unexpected failure (mostly the destination's) to an exit code and one line."""
+    cause = _unwrap(exc)
+    text = f"{type(exc).__name__} {type(cause).__name__} {exc} {cause}".lower()
+    if any(s in text for s in ("could not connect", "connection refused", "operationalerror",
+                               "password authentication failed", "destinationconnectionerror",
+                               "could not translate host name")):
+        return EXIT_CRITICAL, "critical", f"the destination database could not be reached: {_short(cause)}"
+    return EXIT_PARTIAL, "failed", f"{type(cause).__name__}: {_short(cause)}"
+
+
 def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text[:300]
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = " ".join(lines[:2])
+    # Connection strings in driver errors may carry a password.
+    return re.sub(r"://([^:/@\s]+):[^@\s]+@", r"://\1:***@", text)[:300]
 
 
 def _run_checkpointed(

@@ -75,3 +75,19 @@ def test_correction_resync_replaces_the_window(sim, make_options, destination):
     left = query(options, "SELECT COUNT(*) FROM {t:attendance_records} "
                           f"WHERE school_code = {school} AND attendance_date = '{busy_day.isoformat()}'")
     assert left[0][0] == 0
+
+
+def test_resume_from_batch_skips_earlier_batches(sim, make_options):
+    options = make_options(sim, chunk_days=30, start_date=date(2024, 9, 1), end_date=date(2024, 12, 31))
+    sim.clear_request_log()
+    result = run_sync(make_options(sim, chunk_days=30, start_date=date(2024, 9, 1), end_date=date(2024, 12, 31),
+                                   resume_from_batch=4))
+    assert result.exit_code == EXIT_OK, result.message
+    loaded_batches = sorted(int(r[0]) for r in query(options, "SELECT batch FROM {t:sync_batches}"))
+    assert loaded_batches == [u.batch for u in result.plan.units if u.batch >= 4]
+    requested = [r for r in sim.request_log if "/attendance" in r.path.lower()]
+    assert len(requested) == len(loaded_batches)
+    skipped = [u for u in result.plan.units if u.batch < 4]
+    for unit in skipped:
+        assert not query(options, "SELECT COUNT(*) FROM {t:attendance_records} WHERE school_code = "
+                                  f"{unit.school_code} AND attendance_date BETWEEN '{unit.start}' AND '{unit.end}'")[0][0]
