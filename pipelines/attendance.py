@@ -127,6 +127,9 @@ def options_from(args: argparse.Namespace) -> SyncOptions:
     codes = args.school_codes or _config("school_codes")
     if isinstance(codes, str):
         codes = [int(c) for c in codes.replace(",", " ").split()]
+    fields = _config("student_fields")
+    if isinstance(fields, str):
+        fields = [f for f in fields.replace(",", " ").split() if f]
     ca_bundle = _config("ca_bundle")
     verify: Any = ca_bundle if ca_bundle else bool(_config("verify_tls", True))
     return SyncOptions(
@@ -160,6 +163,7 @@ def options_from(args: argparse.Namespace) -> SyncOptions:
         ),
         verify_tls=verify,
         pseudonymize_key=_secret("pseudonymize_key"),
+        student_fields=list(fields) if fields else None,
         audit_log=args.audit_log or _config("audit_log"),
     )
 
