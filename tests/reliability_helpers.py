@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import psycopg2
+from sync_truth import assert_small_tables_match, expected_attendance, loaded_attendance, query
 
 from aeries_simulator import AeriesSimulator
 from aeries_source.runner import SyncOptions
-from sync_truth import assert_small_tables_match, expected_attendance, loaded_attendance, query
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "pipelines" / "attendance.py"

@@ -10,13 +10,13 @@ from datetime import date
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
+from reliability_helpers import TruthMismatch, assert_everything_matches, assert_no_duplicate_keys, sync_runs
+from sync_truth import expected_attendance, loaded_attendance, query
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_simulator.faults import FaultKind
 from aeries_source.client import RetryPolicy
 from aeries_source.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, SyncOptions, run_sync
-from reliability_helpers import TruthMismatch, assert_everything_matches, assert_no_duplicate_keys, sync_runs
-from sync_truth import expected_attendance, loaded_attendance, query
 
 # Seed 30: every school has attendance on the first school day.
 SPEC = DistrictSpec(seed=30, schools=3, students_per_school=20, today=date(2024, 10, 25))
