@@ -12,7 +12,6 @@ from dlt.extract.resource import DltResource
 from aeries_source import settings
 from aeries_source.calendar_index import CalendarIndex
 from aeries_source.client import AeriesClient, RetryPolicy
-from aeries_source.dates import parse_aeries_date
 from aeries_source.errors import AeriesConfigError, AeriesRequestError
 from aeries_source.planning import EXPLICIT, SyncPlan, WorkUnit, build_plan
 from aeries_source.pseudonym import Pseudonymizer
@@ -583,7 +582,9 @@ def _reject_hints() -> Any:
     )
 
 
-def _unit_rows(runtime: SyncRuntime, ctx: SchoolContext, unit: WorkUnit) -> "tuple[List[Dict[str, Any]], List[Dict[str, Any]]]":
+def _unit_rows(
+    runtime: SyncRuntime, ctx: SchoolContext, unit: WorkUnit
+) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     payload = runtime.client.attendance(unit.school_code, unit.start, unit.end)
     meta = {
         "sync_run_id": runtime.run_id,

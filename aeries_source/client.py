@@ -9,11 +9,10 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from requests import Request, Response
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random
-
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import retry_any, retry_if_predicate, wait_exponential_retry_after
+from requests import Request, Response
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random
 
 from aeries_source import errors, settings
 from aeries_source.chunking import aeries_date
@@ -307,7 +306,9 @@ class AeriesClient:
             )
         )
 
-    def students(self, school_code: int, page_size: int = settings.DEFAULT_STUDENT_PAGE_SIZE) -> Iterator[List[Dict[str, Any]]]:
+    def students(
+        self, school_code: int, page_size: int = settings.DEFAULT_STUDENT_PAGE_SIZE
+    ) -> Iterator[List[Dict[str, Any]]]:
         """Yield a school's student records page by page (`StartingRecord`/`EndingRecord`).
 
         The paging state lives in `RecordRangePaginator`; the loop is ours rather than

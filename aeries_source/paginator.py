@@ -2,9 +2,8 @@
 
 from typing import Any, List, Optional
 
-from requests import Request, Response
-
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests import Request, Response
 
 
 class RecordRangePaginator(BasePaginator):

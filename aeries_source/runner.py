@@ -3,9 +3,9 @@
 import logging
 import re
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import dlt
@@ -13,15 +13,14 @@ from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from aeries_source import aeries, attendance_resource_name, check_school_codes, plan_sync, settings
+from aeries_source.audit import AuditTrail, actor
+from aeries_source.changes import ChangeCounts, diff, snapshot, window_filter
 from aeries_source.client import AeriesClient, RetryPolicy
 from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
-from aeries_source.planning import SyncPlan, WorkUnit
-from aeries_source.audit import AuditTrail, actor
+from aeries_source.planning import DELTA, SyncPlan, WorkUnit
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.runtime import SyncRuntime, UnitBudget
 from aeries_source.tracking import safe_config, sync_runs_resource
-from aeries_source.changes import ChangeCounts, diff, snapshot, window_filter
-from aeries_source.planning import DELTA
 
 logger = logging.getLogger(__name__)
 

@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-logs", action="store_true", help="write log lines as JSON")
     p.add_argument("--audit-log", help="append an audit trail of the sync (JSON lines, no student data) to this file")
     p.add_argument("--demo", action="store_true",
-                   help="start the offline Aeries simulator on 127.0.0.1 and sync a small synthetic district into DuckDB")
+                   help="start the offline Aeries simulator on 127.0.0.1 and sync a small synthetic district "
+                   "into DuckDB")
     return p
 
 

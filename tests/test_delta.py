@@ -3,10 +3,10 @@
 from datetime import date, timedelta
 
 import pytest
+from sync_truth import assert_attendance_matches, assert_small_tables_match, query
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_source.runner import EXIT_OK, run_sync
-from sync_truth import assert_attendance_matches, assert_small_tables_match, query
 
 YEAR_START = date(2024, 8, 15)
 

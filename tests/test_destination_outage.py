@@ -4,10 +4,10 @@ import os
 from datetime import date
 
 import pytest
-
-from aeries_source.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, run_sync
 from conftest import _pgserver_url
 from sync_truth import assert_attendance_matches, assert_small_tables_match, query
+
+from aeries_source.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, run_sync
 
 
 @pytest.mark.skipif(bool(os.environ.get("DESTINATION__POSTGRES__CREDENTIALS")),

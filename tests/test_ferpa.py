@@ -4,10 +4,11 @@ import json
 import logging
 import re
 
+from sync_truth import columns_of, expected_attendance, query
+
 from aeries_source.client import AeriesClient
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.runner import EXIT_OK, run_sync
-from sync_truth import columns_of, expected_attendance, query
 
 KEY = "synthetic-test-key-not-a-secret"
 
@@ -25,8 +26,8 @@ def test_pseudonymised_ids_are_consistent_across_tables(sim, make_options):
     assert attendance <= students
     enrollment = {int(r[0]) for r in query(options, "SELECT DISTINCT student_id FROM {t:enrollment}")}
     assert enrollment <= students
-    expected = {(sc, nym.student_id(sid), day) for sc, sid, day, *_ in expected_attendance(sim, result.plan.units[0].start,
-                                                                                            result.plan.units[-1].end)}
+    truth = expected_attendance(sim, result.plan.units[0].start, result.plan.units[-1].end)
+    expected = {(sc, nym.student_id(sid), day) for sc, sid, day, *_ in truth}
     loaded = {(int(a), int(b), c) for a, b, c in query(
         options, "SELECT school_code, student_id, attendance_date FROM {t:attendance_records}")}
     assert loaded == expected
@@ -86,7 +87,8 @@ def test_untransformable_records_go_to_rejects_and_the_run_goes_on(sim, make_opt
     assert result.exit_code == EXIT_OK, result.message
     units = len(result.plan.units)
     assert result.rejects == 2 * units
-    rows = query(options, "SELECT school_code, endpoint, window_start, window_end, reason, raw_payload FROM {t:rejects}")
+    rows = query(options, "SELECT school_code, endpoint, window_start, window_end, reason, raw_payload "
+                          "FROM {t:rejects}")
     assert len(rows) == 2 * units
     reasons = {r[4] for r in rows}
     assert any("unknown absence code" in r for r in reasons)

@@ -1,10 +1,10 @@
 """The source as other dlt jobs use it: standalone config, one school, decompose per school."""
 
+from datetime import date
+
 import dlt
 
 from aeries_source import aeries
-from sync_truth import assert_attendance_matches
-from datetime import date
 
 
 def test_standalone_source_loads_one_school_and_decomposes_per_school(sim, make_options, monkeypatch, tmp_path):

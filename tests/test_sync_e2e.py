@@ -2,8 +2,9 @@
 
 from datetime import date
 
-from aeries_source.runner import EXIT_OK, run_sync
 from sync_truth import assert_attendance_matches, assert_small_tables_match, query, table_counts
+
+from aeries_source.runner import EXIT_OK, run_sync
 
 YEAR_START, YEAR_END = date(2024, 8, 15), date(2025, 6, 12)
 
@@ -89,5 +90,6 @@ def test_resume_from_batch_skips_earlier_batches(sim, make_options):
     assert len(requested) == len(loaded_batches)
     skipped = [u for u in result.plan.units if u.batch < 4]
     for unit in skipped:
-        assert not query(options, "SELECT COUNT(*) FROM {t:attendance_records} WHERE school_code = "
-                                  f"{unit.school_code} AND attendance_date BETWEEN '{unit.start}' AND '{unit.end}'")[0][0]
+        sql = ("SELECT COUNT(*) FROM {t:attendance_records} WHERE school_code = "
+               f"{unit.school_code} AND attendance_date BETWEEN '{unit.start}' AND '{unit.end}'")
+        assert not query(options, sql)[0][0]
