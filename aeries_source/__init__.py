@@ -96,9 +96,17 @@ def _resource_states() -> Dict[str, Any]:
 
 
 def school_cursor(resource_states: Dict[str, Any], school_code: int) -> Optional[date]:
-    """Return how far a school's attendance has been read (its incremental cursor), if at all."""
+    """Return how far a school's attendance has been read (its incremental cursor), if at all.
+
+    dlt creates the cursor with `last_value = initial_value` as soon as the resource runs, even
+    when it read nothing (a checkpointed run may end before the school's first batch), so the
+    cursor counts only once a batch of the school has been committed (`has_read`).
+    """
+    state = resource_states.get(attendance_resource_name(school_code), {})
+    if not state.get("has_read"):
+        return None
     cursor = (
-        resource_states.get(attendance_resource_name(school_code), {})
+        state
         .get("incremental", {})
         .get("attendance_date", {})
         .get("last_value")
@@ -537,6 +545,7 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
             failed.discard(window)
             state["progress"] = {"key": plan_key, "done": sorted(progress)}
             state["failed_windows"] = sorted(failed)
+            state["has_read"] = True
             if rejected:
                 runtime.count_rejects(len(rejected))
                 yield _rejects_item(rejected)

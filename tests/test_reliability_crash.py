@@ -80,13 +80,6 @@ def _run_id(output: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TruthMismatch,
-    reason="BUG: a school whose attendance resource got no batch before a crash keeps dlt's "
-    "incremental last_value = initial_value (first day of the window) as its cursor, so every later "
-    "delta plan starts the day after and never reads that first day (aeries_source/__init__.py "
-    "school_cursor)",
-)
 def test_sigkill_at_random_moments_then_rerun_loads_exact_data(postgres_url: str, tmp_path: Path,
                                                               record_property) -> None:
     sim = AeriesSimulator(SPEC).start(host="127.0.0.1", port=0)
