@@ -145,7 +145,8 @@ def assert_no_duplicate_keys(options: SyncOptions, tables: Optional[Sequence[str
         if not table_exists(options, table):
             continue
         cols = ", ".join(TABLE_KEYS[table])
-        dupes = query(options, f"SELECT {cols}, COUNT(*) FROM {{t:{table}}} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 5")
+        dupes = query(options, f"SELECT {cols}, COUNT(*) FROM {{t:{table}}} "
+                               f"GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 5")
         assert not dupes, f"duplicate keys in {table}: {dupes}"
 
 
@@ -184,4 +185,4 @@ def sync_runs(options: SyncOptions) -> List[Dict[str, Any]]:
     """The `sync_runs` rows of the dataset, oldest first."""
     cols = ("operation_id", "status", "planned_batches", "last_completed_batch", "finished_at", "mode")
     rows = query(options, f"SELECT {', '.join(cols)} FROM {{t:sync_runs}} ORDER BY started_at")
-    return [dict(zip(cols, r)) for r in rows]
+    return [dict(zip(cols, r, strict=True)) for r in rows]

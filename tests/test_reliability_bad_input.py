@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
+from reliability_helpers import cli_env, run_cli, schema_exists
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
-from reliability_helpers import cli_env, run_cli, schema_exists
 
 SPEC = DistrictSpec(seed=30, schools=2, students_per_school=10, today=date(2024, 9, 10))
 

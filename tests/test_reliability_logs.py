@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from reliability_helpers import cli_env, run_cli, unique_dataset
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_simulator.faults import FaultKind
-from reliability_helpers import cli_env, run_cli, unique_dataset
 
 SPEC = DistrictSpec(seed=30, schools=2, students_per_school=20, today=date(2024, 9, 30))
 ATTEMPTS = 3
