@@ -114,6 +114,12 @@ def school_cursor(resource_states: Dict[str, Any], school_code: int) -> Optional
     return _as_date(cursor, "cursor") if cursor else None
 
 
+def school_open_from(resource_states: Dict[str, Any], school_code: int) -> Optional[date]:
+    """Return the first unlocked day the school had when its last complete sync finished."""
+    value = resource_states.get(attendance_resource_name(school_code), {}).get("open_from")
+    return date.fromisoformat(value) if value else None
+
+
 def school_failed_windows(resource_states: Dict[str, Any], school_code: int) -> List[Tuple[date, date]]:
     """Return the chunks of a school that an earlier sync could not read (to retry)."""
     failed = resource_states.get(attendance_resource_name(school_code), {}).get("failed_windows", [])
@@ -172,7 +178,10 @@ def aeries(
     if batch_size <= 0:
         raise AeriesConfigError("batch_size must be a positive number of records")
     client = runtime.client
-    codes = sorted({w.school_code for w in runtime.plan.windows})
+    codes = runtime.plan.school_codes
+    if runtime.active_schools is not None:
+        # A later checkpoint run of the same sync: only attendance that is still to be read.
+        return [_attendance_resource(runtime, sc, batch_size) for sc in codes if sc in runtime.active_schools]
     fields = tuple(student_fields) if student_fields else settings.DEFAULT_STUDENT_FIELDS
     resources: List[DltResource] = [
         _schools_resource(client, codes),
@@ -256,9 +265,10 @@ def plan_sync(
     states = _resource_states() if resource_states is None else resource_states
     cursors = {sc: school_cursor(states, sc) for sc in codes}
     failed = {sc: school_failed_windows(states, sc) for sc in codes}
+    open_from = {sc: school_open_from(states, sc) for sc in codes}
     plan = build_plan(
         codes, calendars, cursors, year_start, year_end, today, chunk_days, lookback_days, start, end,
-        failed,
+        failed, open_from,
     )
     plan.server_now = server_now
     return plan
@@ -515,6 +525,8 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
             if window[0] in progress:
                 runtime.mark_done(unit)
                 continue
+            if runtime.has_failed(unit):
+                continue  # failed earlier in this sync: recorded in failed_windows for the next sync
             if breaker.is_open:
                 runtime.mark_failed(unit, "circuit_breaker_open")
                 failed.add(window)
@@ -554,6 +566,11 @@ def _attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int
             records = sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
             yield _batch_record(runtime, unit, "done", rows=records, requests=requests_made, seconds=seconds)
             runtime.mark_done(unit, records, extracted=True)
+        if all(u.start.isoformat() in progress for u in units if not runtime.is_skipped(u)):
+            # The whole plan was read: from here on, months still open now may change before they
+            # lock, so the next delta sync starts no later than today's first unlocked day.
+            open_from = ctx.calendar.first_unlocked_day()
+            state["open_from"] = open_from.isoformat() if open_from else None
 
     return attendance
 

@@ -84,23 +84,33 @@ def _with_retries(
 
 
 def delta_start(
-    calendar: CalendarIndex, last_synced: date, lookback_days: int, year_start: date
+    calendar: CalendarIndex,
+    last_synced: date,
+    lookback_days: int,
+    year_start: date,
+    open_at_last_sync: Optional[date] = None,
 ) -> "tuple[date, str]":
     """Return where a delta sync re-reads a school from, and the reason in words.
 
-    Rule: from the first day of the earliest unlocked attendance month when the calendar locks
-    any month (locked months cannot change); otherwise from the cursor minus `lookback_days`.
-    Never later than the day after the cursor, so nothing between two syncs is skipped even when
-    months were locked in between, and never before the school year.
+    Rule: from the first day of the earliest attendance month that was unlocked at the last
+    complete sync or is unlocked now (a month locked since the last sync may have been corrected
+    before it locked, so it is read once more; after that it is final); where the calendar locks
+    nothing, from the cursor minus `lookback_days`. Never later than the day after the cursor, so
+    nothing between two syncs is skipped, and never before the school year.
     """
     after_cursor = last_synced + timedelta(days=1)
-    unlocked = calendar.first_unlocked_day() if calendar.has_locked_months() else None
-    if unlocked is not None:
-        start, reason = min(unlocked, after_cursor), "first unlocked attendance month"
-    elif calendar.has_locked_months():
-        start, reason = after_cursor, "every attendance month locked; only days after the cursor"
-    else:
+    if not calendar.has_locked_months():
         start, reason = last_synced - timedelta(days=lookback_days), f"cursor minus {lookback_days} days"
+        return max(start, year_start), reason
+    unlocked = calendar.first_unlocked_day()
+    if unlocked is None:
+        candidates = [(after_cursor, "every attendance month locked; only days after the cursor")]
+    else:
+        candidates = [(after_cursor, "first unlocked attendance month starts after the cursor; from the day after it"),
+                      (unlocked, "first unlocked attendance month")]
+    if open_at_last_sync is not None:
+        candidates.append((open_at_last_sync, "month locked since the last sync, read once more"))
+    start, reason = min(candidates, key=lambda c: c[0])
     return max(start, year_start), reason
 
 
@@ -116,6 +126,7 @@ def build_plan(
     explicit_start: Optional[date] = None,
     explicit_end: Optional[date] = None,
     retry_windows: Optional[Dict[int, List[Tuple[date, date]]]] = None,
+    open_at_last_sync: Optional[Dict[int, Optional[date]]] = None,
 ) -> SyncPlan:
     """Decide each school's window and number the batches.
 
@@ -140,7 +151,8 @@ def build_plan(
         if cursor is None:
             windows.append(SchoolWindow(sc, year_start, stop, "first load of the school year"))
             continue
-        start, reason = delta_start(calendars[sc], cursor, lookback_days, year_start)
+        start, reason = delta_start(calendars[sc], cursor, lookback_days, year_start,
+                                    (open_at_last_sync or {}).get(sc))
         windows.append(SchoolWindow(sc, start, stop, reason))
     windows = _with_retries(windows, retries)
     return SyncPlan(mode, windows, number_units(windows, chunk_days),

@@ -131,6 +131,19 @@ def validate_options(options: SyncOptions) -> None:
         raise AeriesConfigError("school_year_end is before school_year_start")
     if options.destination not in ("duckdb", "postgres"):
         raise AeriesConfigError("destination must be duckdb or postgres")
+    if not options.dataset_name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", options.dataset_name):
+        raise AeriesConfigError("dataset name must be letters, digits and underscores, not starting with a digit")
+    if options.breaker_threshold < 1:
+        raise AeriesConfigError("breaker_threshold must be at least 1 failed request")
+    retry = options.retry
+    if retry.max_attempts < 1:
+        raise AeriesConfigError("request_max_attempts must be at least 1")
+    if retry.timeout <= 0:
+        raise AeriesConfigError("request_timeout must be a positive number of seconds")
+    if retry.backoff_factor < 0 or retry.max_delay < 0 or retry.jitter < 0:
+        raise AeriesConfigError("request_backoff_factor and request_max_retry_delay cannot be negative")
+    if retry.max_total_wait <= 0:
+        raise AeriesConfigError("request_max_total_wait must be a positive number of seconds")
 
 
 def check_database_year(client: AeriesClient, year: int) -> None:
@@ -434,6 +447,11 @@ def _classify_unexpected(exc: BaseException) -> "tuple[int, str, str]":
     """Map an unexpected failure (mostly the destination's) to an exit code and one line."""
     cause = _unwrap(exc)
     text = f"{type(exc).__name__} {type(cause).__name__} {exc} {cause}".lower()
+    if "configfieldmissingexception" in text or "missing 1 field(s) in configuration" in text:
+        return EXIT_BAD_INPUT, "bad_input", (
+            "no destination credentials configured: set DESTINATION__POSTGRES__CREDENTIALS or "
+            "[destination.postgres.credentials] in .dlt/secrets.toml"
+        )
     if any(s in text for s in ("could not connect", "connection refused", "operationalerror",
                                "password authentication failed", "destinationconnectionerror",
                                "could not translate host name")):
@@ -456,6 +474,9 @@ def _run_checkpointed(
     indexed = False
     while first or runtime.remaining:
         runtime.budget.reset()
+        # Later runs build only the attendance resources that still have batches: every resource
+        # costs dlt some set-up (its incremental's cursor path is parsed anew), per run.
+        runtime.active_schools = None if first else set(runtime.schools_with_work())
         source = aeries(
             base_url=options.base_url, certificate=options.certificate,
             database_year=options.database_year, chunk_days=options.chunk_days,
@@ -463,7 +484,7 @@ def _run_checkpointed(
             student_fields=options.student_fields, sync_runtime=runtime,
         )
         if not first:
-            names = [attendance_resource_name(sc) for sc in runtime.schools_with_work()]
+            names = [attendance_resource_name(sc) for sc in sorted(runtime.active_schools or ())]
             source = source.with_resources(*names)
         done_before = len(runtime.done) + len(runtime.failed)
         info = pipeline.run(source, loader_file_format=_file_format(options))  # type: ignore[arg-type]
@@ -483,11 +504,19 @@ def _raise_on_failed_jobs(info: LoadInfo) -> None:
 
 
 def _count_rows(pipeline: dlt.Pipeline, result: SyncResult) -> None:
-    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
-    for table, n in counts.items():
-        if table.startswith("_dlt") or table == "attendance_records":
-            continue
-        result.rows[table] = result.rows.get(table, 0) + n
+    """Add the rows this pipeline run extracted per table (attendance is counted by the source).
+
+    Taken from the extract step: normalize's counts are cells, not rows, for dlt's csv writer.
+    """
+    info = pipeline.last_trace.last_extract_info if pipeline.last_trace else None
+    if info is None:
+        return
+    for metrics in info.metrics.values():
+        for step in metrics:
+            for table, table_metrics in step.get("table_metrics", {}).items():
+                if table.startswith("_dlt") or table == "attendance_records":
+                    continue
+                result.rows[table] = result.rows.get(table, 0) + table_metrics.items_count
 
 
 def _fill_result(result: SyncResult, runtime: SyncRuntime, started: float) -> None:

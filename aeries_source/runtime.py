@@ -49,6 +49,8 @@ class SyncRuntime:
         on_unit_done: Called after each batch is extracted (progress reporting).
         run_row: Builds this sync's `sync_runs` row; when set, each pipeline run writes it.
         pseudonymizer: Replaces student identifiers in every table when a key is configured.
+        active_schools: When set, only these schools get attendance resources (later runs of a
+            sync), and the other tables are not refreshed again.
     """
 
     client: AeriesClient
@@ -65,6 +67,7 @@ class SyncRuntime:
     rows: Dict[str, int] = field(default_factory=dict)
     rejects: int = 0
     run_row: Optional[Callable[[], Dict[str, object]]] = None
+    active_schools: Optional[Set[int]] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def mark_done(self, unit: WorkUnit, rows: int = 0, extracted: bool = False) -> None:
@@ -75,6 +78,11 @@ class SyncRuntime:
                 self.rows["attendance_records"] = self.rows.get("attendance_records", 0) + rows
         if extracted and self.on_unit_done is not None:
             self.on_unit_done(unit, rows)
+
+    def has_failed(self, unit: WorkUnit) -> bool:
+        """Tell whether the batch already failed in this sync (the next sync retries it)."""
+        with self._lock:
+            return unit.batch in self.failed
 
     def mark_failed(self, unit: WorkUnit, error_class: str) -> None:
         """Record a batch that could not be read in this sync (the next sync retries it)."""

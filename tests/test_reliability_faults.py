@@ -240,14 +240,6 @@ class FailedBatchReread(AssertionError):
     """A batch recorded as failed in a sync was requested again by the same sync."""
 
 
-@pytest.mark.xfail(
-    strict=True, raises=FailedBatchReread,
-    reason="BUG: the attendance resource loop skips units in its checkpoint progress but not units "
-    "already in runtime.failed, so every later checkpoint run of the same sync requests a failed "
-    "batch again (max_attempts more requests each time); when a re-request succeeds the data is "
-    "loaded but the batch stays in result.failed_batches / sync_runs.failed_batches and the sync "
-    "exits 3 (aeries_source/__init__.py _attendance_resource loop; runtime.mark_done does not clear failed)",
-)
 def test_a_failed_batch_is_left_to_the_next_run(district, make_options):
     sim = district
     options = _options(make_options, sim)

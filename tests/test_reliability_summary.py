@@ -34,13 +34,6 @@ def _truth_counts(sim: AeriesSimulator) -> Dict[str, int]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on Postgres the sync loads csv, and dlt 1.31's CsvWriter counts cells, not rows "
-    "(dlt/common/data_writers/writers.py CsvWriter.write_data: items_count += sum(len(row) ...)); "
-    "aeries_source/runner.py _count_rows takes normalize row_counts as rows, so the summary's "
-    "'rows loaded' and sync_runs.rows_per_table are multiplied by each table's column count",
-)
 def test_postgres_first_sync_reports_the_rows_it_loaded(district: AeriesSimulator, make_options: Any) -> None:
     sim = district
     options = make_options(sim, "postgres", chunk_days=10, checkpoint_every=3)
