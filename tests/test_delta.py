@@ -71,9 +71,10 @@ def test_delta_sync_picks_up_every_kind_of_change(midyear_sim, make_options):
     delta = run_sync(make_options(sim, "postgres"))
     assert delta.exit_code == EXIT_OK, delta.message
     assert delta.plan.mode == "delta"
-    # Locked months are not re-read; each school's window starts at its first unlocked day.
+    # The month locked since the full load may have been corrected before it locked: this delta
+    # reads it once more (from the first day that was open at the last sync); later ones don't.
     for window in delta.plan.windows:
-        assert window.start == sim.first_unlocked_day(window.school_code)
+        assert window.start == first_open
         assert window.end == sim.today
     assert_attendance_matches(sim, options, YEAR_START, sim.today)
     assert_small_tables_match(sim, options)
@@ -96,6 +97,8 @@ def test_delta_sync_picks_up_every_kind_of_change(midyear_sim, make_options):
     # Nothing changed since: a delta sync writes no changed rows.
     unchanged = run_sync(make_options(sim, "postgres"))
     assert unchanged.exit_code == EXIT_OK
+    for window in unchanged.plan.windows:  # locked months are not re-read any more
+        assert window.start == sim.first_unlocked_day(window.school_code) == open_from
     assert {t: (c.inserted, c.updated, c.deleted) for t, c in unchanged.changes.items()} == {
         "attendance_records": (0, 0, 0), "students": (0, 0, 0), "enrollment": (0, 0, 0)}
     assert_attendance_matches(sim, options, YEAR_START, sim.today)
@@ -119,6 +122,7 @@ def test_delta_requests_grow_with_the_window_not_the_year(midyear_sim, make_opti
     assert small_window * 3 < full_requests, (small_window, full_requests, full.plan.windows, delta.plan.windows)
 
     # Two weeks later another month has locked and the window moved: requests follow the window.
+    open_before = {sc: sim.first_unlocked_day(sc) for sc in sim.school_codes()}
     sim.advance_clock(days=14)
     sim.clear_request_log()
     later = run_sync(make_options(sim, "duckdb", chunk_days=7))
@@ -126,7 +130,9 @@ def test_delta_requests_grow_with_the_window_not_the_year(midyear_sim, make_opti
     grown = len(_attendance_requests(sim))
     expected = sum(-(-((w.end - w.start).days + 1) // 7) for w in later.plan.windows)
     assert grown == expected
-    assert all(w.start >= sim.first_unlocked_day(w.school_code) for w in later.plan.windows)
+    # The month that locked in those two weeks is read once more, nothing earlier.
+    assert all(w.start == min(open_before[w.school_code], sim.first_unlocked_day(w.school_code))
+               for w in later.plan.windows)
     for record in _attendance_requests(sim):
         assert record.query["StartDate"] >= min(w.start for w in later.plan.windows).strftime("%Y%m%d")
     assert_attendance_matches(sim, options, YEAR_START, sim.today)
