@@ -473,10 +473,10 @@ def _run_checkpointed(
     first = True
     indexed = False
     while first or runtime.remaining:
-        runtime.budget.reset()
-        # Later runs build only the attendance resources that still have batches: every resource
-        # costs dlt some set-up (its incremental's cursor path is parsed anew), per run.
-        runtime.active_schools = None if first else set(runtime.schools_with_work())
+        schools = runtime.budget.assign(runtime.pending_units())
+        # Later runs build only the attendance resources that get batches in this run: every
+        # resource costs dlt some set-up, per run.
+        runtime.active_schools = None if first else schools
         source = aeries(
             base_url=options.base_url, certificate=options.certificate,
             database_year=options.database_year, chunk_days=options.chunk_days,

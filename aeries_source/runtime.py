@@ -2,8 +2,9 @@
 
 import threading
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set
 
 from aeries_source.breaker import CircuitBreaker
 from aeries_source.client import AeriesClient
@@ -12,28 +13,43 @@ from aeries_source.pseudonym import Pseudonymizer
 
 
 class UnitBudget:
-    """How many batches one pipeline run may extract before it stops to commit a checkpoint.
+    """Which batches one pipeline run may extract before it stops to commit a checkpoint.
 
-    Shared by the per-school resources, which run in parallel threads.
+    Each run gets at most `limit` batches, handed out as per-school quotas over the pending
+    batches in the order (n-th chunk of each school, school): a run reads the next chunk of up to
+    `limit` schools side by side, and only those schools' resources need to be built. Shared by
+    the per-school resources, which run in parallel threads.
     """
 
     def __init__(self, limit: Optional[int]) -> None:
         self._lock = threading.Lock()
         self.limit = limit
-        self.taken = 0
+        self._quota: Optional[Counter] = None
 
-    def take(self) -> bool:
-        """Claim one batch; False once the run's budget is spent."""
+    def assign(self, pending: Sequence[WorkUnit]) -> Set[int]:
+        """Hand out this run's quotas over the pending batches; return the schools that got one."""
         with self._lock:
-            if self.limit is not None and self.taken >= self.limit:
+            if self.limit is None:
+                self._quota = None
+                return {u.school_code for u in pending}
+            ordinal: Counter = Counter()
+            ranked = []
+            for unit in sorted(pending, key=lambda u: u.batch):
+                ranked.append((ordinal[unit.school_code], unit.school_code, unit))
+                ordinal[unit.school_code] += 1
+            chosen = sorted(ranked, key=lambda r: (r[0], r[1]))[: self.limit]
+            self._quota = Counter(school for _, school, _ in chosen)
+            return set(self._quota)
+
+    def take(self, school_code: int) -> bool:
+        """Claim one batch for a school; False once its quota for this run is spent."""
+        with self._lock:
+            if self._quota is None:
+                return True
+            if self._quota[school_code] <= 0:
                 return False
-            self.taken += 1
+            self._quota[school_code] -= 1
             return True
-
-    def reset(self) -> None:
-        """Start a new pipeline run with a full budget."""
-        with self._lock:
-            self.taken = 0
 
 
 @dataclass
@@ -126,10 +142,10 @@ class SyncRuntime:
                 if u.batch not in self.done and u.batch not in self.failed and not self.is_skipped(u)
             )
 
-    def schools_with_work(self) -> List[int]:
-        """Schools that still have batches to read in this sync."""
+    def pending_units(self) -> List[WorkUnit]:
+        """Batches that still have to be read in this sync."""
         with self._lock:
-            return sorted({
-                u.school_code for u in self.plan.units
+            return [
+                u for u in self.plan.units
                 if u.batch not in self.done and u.batch not in self.failed and not self.is_skipped(u)
-            })
+            ]

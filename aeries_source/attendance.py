@@ -1,0 +1,213 @@
+"""The per-school attendance resources: date-chunked reads, checkpoints, breaker, window replace."""
+
+import logging
+import time
+from datetime import date, timedelta
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
+
+import dlt
+from dlt.common.typing import TDataItems
+from dlt.extract.resource import DltResource
+
+from aeries_source import settings
+from aeries_source.calendar_index import CalendarIndex
+from aeries_source.checkpoint import attendance_resource_name
+from aeries_source.client import AeriesClient
+from aeries_source.errors import AeriesRequestError
+from aeries_source.planning import WorkUnit
+from aeries_source.rejects import reject_row
+from aeries_source.runtime import SyncRuntime
+from aeries_source.side_tables import rejects_item
+from aeries_source.tracking import batch_row, sync_batch_hints
+from aeries_source.transform import (
+    TOMBSTONE_COLUMN,
+    RejectedRecord,
+    SchoolContext,
+    attendance_day_row,
+    build_absence_codes,
+    tombstone_row,
+)
+
+logger = logging.getLogger(__name__)
+
+ATTENDANCE_TABLE = "attendance_records"
+ATTENDANCE_KEY = ("school_code", "student_id", "attendance_date")
+ATTENDANCE_COLUMNS: Dict[str, Any] = {
+    "school_code": {"data_type": "bigint", "nullable": False},
+    "student_id": {"data_type": "bigint", "nullable": False},
+    "attendance_date": {"data_type": "date", "nullable": False},
+    "correction_deadline": {"data_type": "date"},
+    "sync_chunk_start": {"data_type": "date"},
+    "sync_chunk_end": {"data_type": "date"},
+    "sync_batch": {"data_type": "bigint"},
+    "sync_run_id": {"data_type": "text"},
+    TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True},
+}
+
+
+def attendance_hints() -> Any:
+    """Hints of `attendance_records`: merge on the student-day, replace whole school-days.
+
+    A fresh dict per use: dlt may modify hints it is given.
+    """
+    return dlt.mark.make_hints(
+        table_name=ATTENDANCE_TABLE, write_disposition="merge", primary_key=ATTENDANCE_KEY,
+        merge_key=("school_code", "attendance_date"), columns=ATTENDANCE_COLUMNS,
+    )
+
+
+def _school_context(client: AeriesClient, school_code: int) -> SchoolContext:
+    calendar = CalendarIndex(client.calendar(school_code))
+    school = next((s for s in client.schools() if s.get("SchoolCode") == school_code), {})
+    return SchoolContext(
+        school_code=school_code,
+        attendance_type=str(school.get("AttendanceType") or "Daily"),
+        calendar=calendar,
+        codes=build_absence_codes(client.absence_codes(school_code)),
+        periods=calendar.periods(),
+    )
+
+
+def attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int) -> DltResource:
+    name = attendance_resource_name(school_code)
+    units = runtime.plan.units_for(school_code)
+    # The cursor records how far attendance has been read (its last_value). A lag longer than any
+    # school year pins start_value to initial_value (this sync's earliest window start), so the
+    # incremental never drops rows of a window that deliberately re-reads days before the cursor.
+    initial = min((u.start for u in units), default=settings.DEFAULT_START_DATE)
+    plan_key = "|".join(f"{u.start}:{u.end}" for u in units)
+
+    # Every item names its table through hints (attendance_records, rejects, sync_batches): a
+    # resource-level column hint would leak into the side tables as columns of their own.
+    @dlt.resource(name=name, write_disposition="merge", parallelized=True)
+    def attendance(
+        cursor: dlt.sources.incremental[date] = dlt.sources.incremental[date](
+            "attendance_date", initial_value=initial, lag=3660, primary_key=(),
+            # rejects and sync_batches rows ride along in this resource without a cursor field
+            on_cursor_value_missing="include",
+        ),
+    ) -> Iterator[TDataItems]:
+        if not units:
+            return
+        state = dlt.current.resource_state(name)
+        progress = _progress_for(state, plan_key, units)
+        failed = {tuple(w) for w in state.get("failed_windows", [])}
+        ctx = _school_context(runtime.client, school_code)
+        breaker = runtime.breaker(school_code)
+        for unit in units:
+            if runtime.is_skipped(unit):
+                continue
+            window = (unit.start.isoformat(), unit.end.isoformat())
+            if window[0] in progress:
+                runtime.mark_done(unit)
+                continue
+            if runtime.has_failed(unit):
+                continue  # failed earlier in this sync: recorded in failed_windows for the next sync
+            if breaker.is_open:
+                runtime.mark_failed(unit, "circuit_breaker_open")
+                failed.add(window)
+                state["failed_windows"] = sorted(failed)
+                yield _batch_record(runtime, unit, "skipped", error_class="circuit_breaker_open")
+                continue
+            if not runtime.budget.take(school_code):
+                return
+            started, attempts = time.monotonic(), runtime.client.thread_attempts()
+            try:
+                rows, rejected = _unit_rows(runtime, ctx, unit)
+            except AeriesRequestError as exc:
+                requests_made = runtime.client.thread_attempts() - attempts
+                breaker.record_failure(runtime.client.retry.max_attempts)
+                runtime.mark_failed(unit, exc.error_class)
+                failed.add(window)
+                state["failed_windows"] = sorted(failed)
+                logger.warning("batch %d (school %d, %s..%s) failed: %s", unit.batch, school_code,
+                               unit.start, unit.end, exc)
+                yield _batch_record(runtime, unit, "failed", requests=requests_made,
+                                    seconds=time.monotonic() - started, error_class=exc.error_class)
+                continue
+            # Counted now: after a yield the generator may resume on another worker thread.
+            requests_made, seconds = runtime.client.thread_attempts() - attempts, time.monotonic() - started
+            breaker.record_success()
+            # Checkpoint before the yield: committed together with these rows or not at all.
+            progress.add(window[0])
+            failed.discard(window)
+            state["progress"] = {"key": plan_key, "done": sorted(progress)}
+            state["failed_windows"] = sorted(failed)
+            state["has_read"] = True
+            if rejected:
+                runtime.count_rejects(len(rejected))
+                yield rejects_item(rejected)
+            for i in range(0, len(rows), batch_size):
+                yield dlt.mark.with_hints(rows[i : i + batch_size], attendance_hints(), create_table_variant=True)
+            records = sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
+            yield _batch_record(runtime, unit, "done", rows=records, requests=requests_made, seconds=seconds)
+            runtime.mark_done(unit, records, extracted=True)
+        if all(u.start.isoformat() in progress for u in units if not runtime.is_skipped(u)):
+            # The whole plan was read: from here on, months still open now may change before they
+            # lock, so the next delta sync starts no later than today's first unlocked day.
+            open_from = ctx.calendar.first_unlocked_day()
+            state["open_from"] = open_from.isoformat() if open_from else None
+
+    return attendance
+
+
+def _batch_record(runtime: SyncRuntime, unit: WorkUnit, status: str, **fields: Any) -> Any:
+    row = batch_row(runtime.run_id, unit, status, **fields)
+    return dlt.mark.with_hints([row], sync_batch_hints(), create_table_variant=True)
+
+
+def _progress_for(state: Dict[str, Any], plan_key: str, units: Sequence[WorkUnit]) -> set:
+    """Return the chunk starts already read by this plan, or an empty set for a new sync.
+
+    A sync interrupted part-way resumes where its checkpoint stands; a plan that was finished is
+    a new sync and starts over.
+    """
+    progress = state.get("progress") or {}
+    if progress.get("key") != plan_key:
+        return set()
+    done = set(progress.get("done", []))
+    if all(u.start.isoformat() in done for u in units):
+        return set()
+    return done
+
+
+def _unit_rows(
+    runtime: SyncRuntime, ctx: SchoolContext, unit: WorkUnit
+) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    payload = runtime.client.attendance(unit.school_code, unit.start, unit.end)
+    meta = {
+        "sync_run_id": runtime.run_id,
+        "sync_batch": unit.batch,
+        "sync_chunk_start": unit.start,
+        "sync_chunk_end": unit.end,
+    }
+    rows: List[Dict[str, Any]] = []
+    rejected: List[Dict[str, Any]] = []
+    nym = runtime.pseudonymizer
+
+    def reject(raw: Any, reason: str) -> None:
+        rejected.append(reject_row(runtime.run_id, unit.school_code, unit.start, unit.end, nym.raw(raw), reason))
+
+    day = unit.start
+    while day <= unit.end:
+        rows.append({**tombstone_row(unit.school_code, day), **meta})
+        day += timedelta(days=1)
+    for student in payload:
+        student_id = student.get("StudentID") if isinstance(student, dict) else None
+        days = student.get("AttendanceDays") if isinstance(student, dict) else None
+        if not isinstance(days, list):
+            reject(student, "AttendanceDays missing or not a list")
+            continue
+        for att_day in days:
+            raw = {"StudentID": student_id, "AttendanceDay": att_day}
+            try:
+                row = attendance_day_row(ctx, student_id, att_day)
+            except (RejectedRecord, AttributeError, TypeError) as exc:
+                reject(raw, str(exc))
+                continue
+            if not unit.start <= row["attendance_date"] <= unit.end:
+                reject(raw, "CalendarDate outside the requested window")
+                continue
+            row["student_id"] = nym.student_id(row["student_id"])
+            rows.append({**row, **meta})
+    return rows, rejected

@@ -1,0 +1,170 @@
+"""Resources of students and enrollment: full per school, or only what StudentDataChanges reports."""
+
+from datetime import date, datetime, timedelta
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import dlt
+from dlt.common.typing import TDataItems
+from dlt.extract.resource import DltResource
+
+from aeries_source import settings
+from aeries_source.planning import EXPLICIT
+from aeries_source.rejects import reject_row
+from aeries_source.runtime import SyncRuntime
+from aeries_source.side_tables import rejects_item
+from aeries_source.transform import TOMBSTONE_COLUMN, RejectedRecord, snake_case, snake_record
+
+
+def _changed_students(runtime: SyncRuntime, watermark: Optional[str]) -> Optional[Dict[int, set]]:
+    """Students changed since `watermark` by StudentDataChanges, per school; None without a watermark.
+
+    Both the `student` and `enrollment` areas are read: a withdrawal or a new enrollment touches
+    either, and both tables need the re-fetch.
+    """
+    if not watermark:
+        return None
+    since = datetime.fromisoformat(watermark) - timedelta(minutes=settings.DATA_CHANGES_OVERLAP_MINUTES)
+    changed: Dict[int, set] = {}
+    for area in ("student", "enrollment"):
+        for item in runtime.client.data_changes(area, since):
+            sid, sc = item.get("StudentID"), item.get("SchoolCode")
+            if isinstance(sid, int) and isinstance(sc, int):
+                changed.setdefault(sc, set()).add(sid)
+    return changed
+
+
+def _full_refresh(runtime: SyncRuntime, changed: Optional[Dict[int, set]], school_code: int) -> bool:
+    plan = runtime.plan
+    return changed is None or plan.mode == EXPLICIT or school_code in plan.first_load_schools
+
+
+def _students_hints(columns: Dict[str, Any]) -> Any:
+    # No merge key: a delta load holds only the changed students and must not replace the others.
+    return dlt.mark.make_hints(table_name="students", write_disposition="merge",
+                               primary_key=("student_id", "school_code"), columns=dict(columns))
+
+
+def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequence[str]) -> DltResource:
+    client = runtime.client
+    date_fields = [f for f in settings.STUDENT_DATE_FIELDS if f in fields]
+    wanted = {snake_case(f) for f in fields}
+    columns: Dict[str, Any] = {c: {"data_type": "date"} for c in (
+        "birthdate", "school_enter_date", "district_enter_date", "school_leave_date") if c in wanted}
+    columns[TOMBSTONE_COLUMN] = {"data_type": "bool", "hard_delete": True}
+    if runtime.pseudonymizer.enabled:
+        columns.update({"state_student_id": {"data_type": "text"}, "student_number": {"data_type": "text"}})
+
+    def rows(sc: int, records: List[Dict[str, Any]]) -> Iterator[Any]:
+        good, rejected = _transform_records(runtime, sc, "students", records,
+                                            lambda r: _student_row(r, fields, date_fields))
+        if rejected:
+            yield rejects_item(rejected)
+        if good:
+            yield dlt.mark.with_hints(good, _students_hints(columns), create_table_variant=True)
+
+    # Items name their tables through hints (students, rejects): see _attendance_resource.
+    @dlt.resource(name="students", write_disposition="merge")
+    def students() -> Iterator[TDataItems]:
+        state = dlt.current.resource_state()
+        changed = _changed_students(runtime, state.get("watermark"))
+        for sc in codes:
+            if _full_refresh(runtime, changed, sc):
+                for page in client.students(sc):
+                    yield from rows(sc, page)
+                continue
+            for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
+                records = [r for r in client.student(sc, sid) if r.get("SchoolCode", sc) == sc]
+                if records:
+                    yield from rows(sc, records)
+                else:  # no longer at this school in Aeries: remove the row
+                    tombstone = {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
+                                 TOMBSTONE_COLUMN: True}
+                    yield dlt.mark.with_hints([tombstone], _students_hints(columns), create_table_variant=True)
+        if runtime.plan.server_now is not None:
+            state["watermark"] = runtime.plan.server_now.isoformat()
+
+    return students
+
+
+def _transform_records(
+    runtime: SyncRuntime, school_code: int, endpoint: str, records: List[Dict[str, Any]], transform: Any
+) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """Transform records; those that fail go to `rejects` instead of failing the run."""
+    good, rejected = [], []
+    for record in records:
+        try:
+            good.append(runtime.pseudonymizer.row(transform(record)))
+        except (RejectedRecord, AttributeError, TypeError, ValueError) as exc:
+            rejected.append(reject_row(runtime.run_id, school_code, None, None,
+                                       runtime.pseudonymizer.raw(record), str(exc), endpoint))
+    if rejected:
+        runtime.count_rejects(len(rejected))
+    return good, rejected
+
+
+def _student_row(record: Dict[str, Any], fields: Sequence[str], date_fields: Sequence[str]) -> Dict[str, Any]:
+    if not isinstance(record.get("StudentID"), int) or not isinstance(record.get("SchoolCode"), int):
+        raise RejectedRecord("StudentID or SchoolCode missing or not an integer")
+    row = snake_record(record, fields=fields, date_fields=date_fields)
+    row[TOMBSTONE_COLUMN] = False
+    return row
+
+
+# Placeholder enter date of the tombstone that clears a student's enrollment rows (the key column
+# is NOT NULL; no real enrollment starts on it).
+_TOMBSTONE_ENTER_DATE = date(1900, 1, 1)
+
+
+def _enrollment_hints() -> Any:
+    # The merge key replaces all of a student's rows at a school for the year, which serves both a
+    # full school refresh and a re-fetch of single changed students.
+    return dlt.mark.make_hints(
+        table_name="enrollment", write_disposition="merge",
+        primary_key=("student_id", "school_code", "academic_year", "enter_date"),
+        merge_key=("student_id", "school_code", "academic_year"),
+        columns={"enter_date": {"data_type": "date", "nullable": False},
+                 "leave_date": {"data_type": "date"},
+                 "academic_year": {"data_type": "text", "nullable": False},
+                 TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True}},
+    )
+
+
+def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -> DltResource:
+    client = runtime.client
+
+    @dlt.resource(name="enrollment", write_disposition="merge")
+    def enrollment() -> Iterator[TDataItems]:
+        state = dlt.current.resource_state()
+        changed = _changed_students(runtime, state.get("watermark"))
+        for sc in codes:
+            if _full_refresh(runtime, changed, sc):
+                records, tombstones = client.enrollment(sc, year), []
+            else:
+                records, tombstones = [], []
+                for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
+                    records += client.student_enrollment(sc, sid, year)
+                    # The tombstone clears the student's rows first (merge key), so rows Aeries no
+                    # longer has disappear; the fetched rows are then inserted.
+                    tombstones.append({"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
+                                       "academic_year": str(year), "enter_date": _TOMBSTONE_ENTER_DATE,
+                                       TOMBSTONE_COLUMN: True})
+            good, rejected = _transform_records(runtime, sc, "enrollment", records, _enrollment_row)
+            if rejected:
+                yield rejects_item(rejected)
+            if tombstones or good:
+                yield dlt.mark.with_hints(tombstones + good, _enrollment_hints(), create_table_variant=True)
+        if runtime.plan.server_now is not None:
+            state["watermark"] = runtime.plan.server_now.isoformat()
+
+    return enrollment
+
+
+def _enrollment_row(record: Dict[str, Any]) -> Dict[str, Any]:
+    if not isinstance(record.get("StudentID"), int) or not isinstance(record.get("SchoolCode"), int):
+        raise RejectedRecord("StudentID or SchoolCode missing or not an integer")
+    row = snake_record(record, date_fields=settings.ENROLLMENT_DATE_FIELDS)
+    if row.get("enter_date") is None:
+        raise RejectedRecord("EnterDate is missing")
+    row["academic_year"] = str(row.get("academic_year", ""))
+    row[TOMBSTONE_COLUMN] = False
+    return row
