@@ -69,6 +69,7 @@ def _school_context(client: AeriesClient, school_code: int) -> SchoolContext:
 
 
 def attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int) -> DltResource:
+    """The `attendance_<school>` resource: the school's planned batches, read in order and checkpointed."""
     name = attendance_resource_name(school_code)
     units = runtime.plan.units_for(school_code)
     # The cursor records how far attendance has been read (its last_value). A lag longer than any

@@ -126,6 +126,7 @@ class AeriesClient:
         self._http = _RetryingClient(self.retry, self._should_retry, self._before_retry, verify)
         self._cache: Dict[Any, Any] = {}
         self._cache_lock = threading.Lock()
+        self._key_locks: Dict[Any, threading.Lock] = {}
 
     def __repr__(self) -> str:
         # Never show the certificate.
@@ -260,13 +261,20 @@ class AeriesClient:
         return urlsplit(self.base_url).netloc
 
     def _cached(self, key: Any, loader: Any) -> Any:
+        # One lock per key: parallel school resources asking for the same calendar wait for the
+        # first request instead of sending their own.
         with self._cache_lock:
             if key in self._cache:
                 return self._cache[key]
-        value = loader()
-        with self._cache_lock:
-            self._cache[key] = value
-        return value
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._cache_lock:
+                if key in self._cache:
+                    return self._cache[key]
+            value = loader()
+            with self._cache_lock:
+                self._cache[key] = value
+            return value
 
     def clear_cache(self) -> None:
         """Forget cached calendars and absence codes (they are refreshed once per sync)."""

@@ -12,6 +12,7 @@ from aeries_source.transform import snake_record
 
 
 def schools_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
+    """The `schools` resource: the selected real, active schools."""
     @dlt.resource(name="schools", write_disposition="merge", primary_key="school_code",
                   columns={"terms": {"data_type": "json"}})
     def schools() -> Iterator[TDataItems]:
@@ -24,6 +25,7 @@ def schools_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
 
 
 def calendar_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
+    """The `calendar_days` resource: each school's calendar, replaced school by school."""
     @dlt.resource(name="calendar_days", write_disposition="merge",
                   primary_key=("school_code", "calendar_date"), merge_key="school_code",
                   columns={"calendar_date": {"data_type": "date"}, "track_holidays": {"data_type": "json"}})
@@ -40,6 +42,7 @@ def calendar_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource
 
 
 def absence_codes_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
+    """The `absence_codes` resource: each school's codes with the status their TypeCode maps to."""
     @dlt.resource(name="absence_codes", write_disposition="merge",
                   primary_key=("school_code", "absence_code"), merge_key="school_code")
     def absence_codes() -> Iterator[TDataItems]:

@@ -45,6 +45,7 @@ def _students_hints(columns: Dict[str, Any]) -> Any:
 
 
 def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequence[str]) -> DltResource:
+    """The `students` resource: every student of each school, or only those changed since the watermark."""
     client = runtime.client
     date_fields = [f for f in settings.STUDENT_DATE_FIELDS if f in fields]
     wanted = {snake_case(f) for f in fields}
@@ -62,7 +63,7 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
         if good:
             yield dlt.mark.with_hints(good, _students_hints(columns), create_table_variant=True)
 
-    # Items name their tables through hints (students, rejects): see _attendance_resource.
+    # Items name their tables through hints (students, rejects), as in attendance.attendance_resource.
     @dlt.resource(name="students", write_disposition="merge")
     def students() -> Iterator[TDataItems]:
         state = dlt.current.resource_state()
@@ -130,6 +131,7 @@ def _enrollment_hints() -> Any:
 
 
 def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -> DltResource:
+    """The `enrollment` resource: each school's enrollment rows of the year, or the changed students' rows."""
     client = runtime.client
 
     @dlt.resource(name="enrollment", write_disposition="merge")
