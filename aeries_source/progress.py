@@ -1,6 +1,7 @@
 """Progress of a sync: a bar on a terminal, periodic log lines otherwise."""
 
 import logging
+import shutil
 import sys
 import threading
 import time
@@ -32,7 +33,9 @@ class SyncProgress:
         if self.use_bar and self.total:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total, unit="batch", desc="attendance", file=sys.stderr)
+            # Some terminals (and ptys under CI) report 0 columns, which makes tqdm print nothing.
+            width = shutil.get_terminal_size((100, 24)).columns or 100
+            self._bar = tqdm(total=self.total, unit="batch", desc="attendance", file=sys.stderr, ncols=width)
 
     def unit_done(self, unit: WorkUnit, records: int) -> None:
         """Count one extracted batch (callback of the runtime)."""
