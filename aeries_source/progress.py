@@ -33,9 +33,10 @@ class SyncProgress:
         if self.use_bar and self.total:
             from tqdm import tqdm
 
-            # Some terminals (and ptys under CI) report 0 columns, which makes tqdm print nothing.
-            width = shutil.get_terminal_size((100, 24)).columns or 100
-            self._bar = tqdm(total=self.total, unit="batch", desc="attendance", file=sys.stderr, ncols=width)
+            # Some ptys report a 0 x 0 screen, on which tqdm hides its bar: fall back to 100 x 24.
+            size = shutil.get_terminal_size((100, 24))
+            self._bar = tqdm(total=self.total, unit="batch", desc="attendance", file=sys.stderr,
+                             ncols=size.columns or 100, nrows=size.lines or 24)
 
     def unit_done(self, unit: WorkUnit, records: int) -> None:
         """Count one extracted batch (callback of the runtime)."""
