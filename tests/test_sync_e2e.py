@@ -93,3 +93,17 @@ def test_resume_from_batch_skips_earlier_batches(sim, make_options):
         sql = ("SELECT COUNT(*) FROM {t:attendance_records} WHERE school_code = "
                f"{unit.school_code} AND attendance_date BETWEEN '{unit.start}' AND '{unit.end}'")
         assert not query(options, sql)[0][0]
+
+
+def test_a_removed_database_gets_a_full_load_not_a_delta(sim, make_options, tmp_path):
+    import os
+
+    options = make_options(sim)
+    assert run_sync(options).exit_code == EXIT_OK
+    os.remove(options.duckdb_path)  # the pipeline's local state survives, its data does not
+
+    again = run_sync(make_options(sim))
+    assert again.exit_code == EXIT_OK, again.message
+    assert again.plan.mode == "full"
+    assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
+    assert_small_tables_match(sim, options)
