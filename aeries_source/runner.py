@@ -194,30 +194,8 @@ def _finish_pending(pipeline: dlt.Pipeline) -> None:
         pipeline.load()
 
 
-def _resource_states(pipeline: dlt.Pipeline, dry_run: bool) -> Dict[str, Any]:
-    """The source's state, or none when the destination lost the data the state describes.
-
-    dlt keeps its local state when the destination has none (a DuckDB file deleted, a schema
-    dropped); planning a delta from it would leave the earlier months empty, so the sync starts
-    over with a full load instead.
-    """
-    states = dict(pipeline.state.get("sources", {}).get("aeries", {}).get("resources", {}))
-    if not states or dry_run or _destination_has_attendance(pipeline):
-        return states
-    logger.warning("the destination holds no attendance table although the pipeline state has "
-                   "cursors: the data was removed, so this sync is a full load")
-    return {}
-
-
-def _destination_has_attendance(pipeline: dlt.Pipeline) -> bool:
-    try:
-        with pipeline.sql_client() as client:
-            if not client.has_dataset():
-                return False
-            client.execute_sql(f"SELECT 1 FROM {client.make_qualified_table_name('attendance_records')} LIMIT 1")
-            return True
-    except Exception:  # no such table
-        return False
+def _resource_states(pipeline: dlt.Pipeline) -> Dict[str, Any]:
+    return dict(pipeline.state.get("sources", {}).get("aeries", {}).get("resources", {}))
 
 
 def _create_indexes(pipeline: dlt.Pipeline) -> None:
@@ -297,7 +275,7 @@ def run_sync(
         plan = plan_sync(
             client, options.school_codes, options.start_date, options.end_date, options.chunk_days,
             options.lookback_days, options.school_year_start, options.school_year_end,
-            _resource_states(pipeline, options.dry_run),
+            _resource_states(pipeline),
         )
     except AeriesConfigError as exc:
         return SyncResult(EXIT_BAD_INPUT, "bad_input", str(exc), seconds=time.monotonic() - started)

@@ -100,7 +100,9 @@ def test_a_removed_database_gets_a_full_load_not_a_delta(sim, make_options, tmp_
 
     options = make_options(sim)
     assert run_sync(options).exit_code == EXIT_OK
-    os.remove(options.duckdb_path)  # the pipeline's local state survives, its data does not
+    # The data is gone, the pipeline's local state is not: dlt's sync_destination finds no
+    # dataset and resets the local state, so the next sync is a full load, not a delta.
+    os.remove(options.duckdb_path)
 
     again = run_sync(make_options(sim))
     assert again.exit_code == EXIT_OK, again.message
