@@ -117,7 +117,7 @@ def attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int)
                 rows, rejected = _unit_rows(runtime, ctx, unit)
             except AeriesRequestError as exc:
                 requests_made = runtime.client.thread_attempts() - attempts
-                breaker.record_failure(runtime.client.retry.max_attempts)
+                breaker.record_failure(max(requests_made, 1))
                 runtime.mark_failed(unit, exc.error_class)
                 failed.add(window)
                 state["failed_windows"] = sorted(failed)

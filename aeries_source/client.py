@@ -1,6 +1,7 @@
 """HTTP client for the Aeries v5 API: certificate header, DatabaseYear, retries and error classes."""
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -249,7 +250,7 @@ class AeriesClient:
         if error_class == errors.NOT_FOUND and not_found_is_empty:
             return []
         self.stats.record_error(error_class)
-        message = _server_message(response).replace(self._certificate, "***")
+        message = _server_message(response, self._certificate)
         if error_class == errors.AUTH:
             raise errors.AeriesCriticalError(
                 f"Aeries refused the certificate (HTTP {status}) for {what}: {message}".rstrip(": "),
@@ -384,12 +385,13 @@ def _as_list(body: Any) -> List[Dict[str, Any]]:
     return [body]
 
 
-def _server_message(response: Response) -> str:
+def _server_message(response: Response, certificate: str) -> str:
     try:
         body = orjson.loads(response.content)
     except (orjson.JSONDecodeError, requests.exceptions.RequestException):
         return ""
     if isinstance(body, dict) and isinstance(body.get("Message"), str):
-        # Aeries messages describe the failure, not the student; keep them short anyway.
-        return body["Message"][:200]
+        # Aeries messages may name the record they refuse ("Invalid Student ID 10100042"):
+        # long numbers are masked so no student id reaches an error or log line.
+        return re.sub(r"\d{5,}", "<number>", body["Message"].replace(certificate, "***"))[:200]
     return ""
