@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import dlt
-from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from aeries_source import aeries, attendance_resource_name, check_school_codes, plan_sync, settings
@@ -493,14 +492,10 @@ def _run_checkpointed(
         if options.destination == "postgres" and not indexed:
             _create_indexes(pipeline)
             indexed = True
-        _raise_on_failed_jobs(info)
+        info.raise_on_failed_jobs()
         first = False
         if len(runtime.done) + len(runtime.failed) == done_before:
             break  # nothing moved: stop rather than loop
-
-
-def _raise_on_failed_jobs(info: LoadInfo) -> None:
-    info.raise_on_failed_jobs()
 
 
 def _count_rows(pipeline: dlt.Pipeline, result: SyncResult) -> None:
