@@ -3,6 +3,7 @@
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -293,23 +294,22 @@ def run_sync(
         return SyncResult(EXIT_OK, "dry_run", "dry run: nothing written", plan=plan,
                           seconds=time.monotonic() - started, requests=int(snap["requests"]))
 
-    audit_holder: List[AuditTrail] = []
+    run_id = uuid.uuid4().hex[:16]
+    audit = AuditTrail(options.audit_log, run_id)
 
     def unit_done(unit: WorkUnit, rows: int) -> None:
-        audit_holder[0].record("batch_extracted", endpoint="attendance", school_code=unit.school_code,
+        audit.record("batch_extracted", endpoint="attendance", school_code=unit.school_code,
                                batch=unit.batch, window_start=unit.start, window_end=unit.end, rows=rows,
                                destination_table="attendance_records")
         if on_unit_done is not None:
             on_unit_done(unit, rows)
 
     runtime = SyncRuntime(
-        client=client, plan=plan, resume_from_batch=options.resume_from_batch,
+        client=client, plan=plan, run_id=run_id, resume_from_batch=options.resume_from_batch,
         budget=UnitBudget(options.checkpoint_every), on_unit_done=unit_done,
         breaker_threshold=options.breaker_threshold,
         pseudonymizer=Pseudonymizer(options.pseudonymize_key),
     )
-    audit = AuditTrail(options.audit_log, runtime.run_id)
-    audit_holder.append(audit)
     audit.record("sync_started", actor=actor(), pipeline=options.pipeline_name, mode=plan.mode,
                  destination=options.destination, dataset=options.dataset_name, config=safe_config(options),
                  windows=[{"school_code": w.school_code, "start": w.start, "end": w.end, "reason": w.reason}
