@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import orjson
@@ -18,6 +18,9 @@ import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aeries_source.chunking import date_chunks  # noqa: E402  (after the path is set)
 
 
 def _peak_rss(pid: int) -> int:
@@ -29,15 +32,6 @@ def _peak_rss(pid: int) -> int:
     except OSError:
         pass
     return psutil.Process(pid).memory_info().rss
-
-
-def _windows(first: date, last: date, days: int) -> list[tuple[date, date]]:
-    out, start = [], first
-    while start <= last:
-        end = min(last, start + timedelta(days=days - 1))
-        out.append((start, end))
-        start = end + timedelta(days=1)
-    return out
 
 
 def main() -> int:
@@ -71,7 +65,7 @@ def main() -> int:
                 leave = date.fromisoformat(s["SchoolLeaveDate"][:10]) if s["SchoolLeaveDate"] else date.max
                 student_days += sum(1 for d in taught if enter <= d <= leave)
         jobs = [(code, a, b) for code in schools
-                for a, b in _windows(date.fromisoformat(calendar[0]["CalendarDate"][:10]),
+                for a, b in date_chunks(date.fromisoformat(calendar[0]["CalendarDate"][:10]),
                                      date.fromisoformat(calendar[-1]["CalendarDate"][:10]), args.window_days)]
         local = threading.local()
         peak = [0]

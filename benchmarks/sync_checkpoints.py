@@ -15,13 +15,22 @@ import argparse
 import statistics
 import sys
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sync_common import (  # noqa: E402
-    SimulatorProcess, add_size_args, drop_dataset, mib, postgres, print_table, run_worker, worker_options, workdir,
+    SimulatorProcess,
+    add_size_args,
+    drop_dataset,
+    mib,
+    postgres,
+    print_table,
+    run_worker,
+    workdir,
+    worker_options,
 )
 
 ONE_RUN = 1_000_000  # larger than any plan: the whole sync is one pipeline run
@@ -43,7 +52,7 @@ def main() -> int:
     try:
         with workdir(args.keep, "sync_checkpoints_") as tmp:
             for dest in destinations:
-                with (postgres(tmp) if dest == "postgres" else _nothing()) as pg:
+                with (postgres(tmp) if dest == "postgres" else nullcontext()) as pg:
                     url: Optional[str] = pg[0] if pg else None
                     for rep in range(args.repeat):
                         # Alternate the order so drift (caches, disk) does not favour one setting.
@@ -96,14 +105,6 @@ def main() -> int:
 
 def _list(runs: List[Dict[str, Any]]) -> str:
     return ", ".join(f"{r['seconds']:.1f}" for r in runs)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 if __name__ == "__main__":

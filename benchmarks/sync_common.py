@@ -22,10 +22,9 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, quote, urlsplit
 
 import psutil
@@ -277,10 +276,10 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
               for i, h in enumerate(headers)]
     if title:
         print(title)
-    print("  ".join(str(h).ljust(w) if i == 0 else str(h).rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
+    print("  ".join(str(h).ljust(w) if i == 0 else str(h).rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))))
     print("  ".join("-" * w for w in widths))
     for row in cells:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     print()
 
 

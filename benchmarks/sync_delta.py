@@ -26,6 +26,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from contextlib import nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -33,7 +34,14 @@ from typing import Any, Dict, List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sync_common import (  # noqa: E402
-    add_size_args, drop_dataset, mib, postgres, print_table, run_worker, worker_options, workdir,
+    add_size_args,
+    drop_dataset,
+    mib,
+    postgres,
+    print_table,
+    run_worker,
+    workdir,
+    worker_options,
 )
 
 from aeries_simulator import AeriesSimulator, DistrictSpec  # noqa: E402
@@ -109,8 +117,11 @@ def apply_day_of_changes(sim: AeriesSimulator, args: argparse.Namespace) -> Coun
         done["students enrolled"] += 1
     for n in range(args.withdrawals):
         sc = schools[(n * 3) % len(schools)]
-        student = rng.choice(_active_students(sim, sc))
-        sim.withdraw_student(sc, student["StudentID"], max(sim.spec.first_day, today - timedelta(days=2)))
+        leave = max(sim.spec.first_day, today - timedelta(days=2))
+        # Not one of the students enrolled just now: a leave date before the enter date is refused.
+        enrolled_before = [s for s in _active_students(sim, sc) if s["SchoolEnterDate"][:10] <= leave.isoformat()]
+        student = rng.choice(enrolled_before)
+        sim.withdraw_student(sc, student["StudentID"], leave)
         done["students withdrawn"] += 1
 
     # The district reconciles and locks the earliest unlocked month of one school, if it is complete.
@@ -162,7 +173,7 @@ def main() -> int:
     changes: Counter = Counter()
     try:
         with workdir(args.keep, "sync_delta_") as tmp:
-            with (postgres(tmp) if args.destination == "postgres" else _nothing()) as pg:
+            with (postgres(tmp) if args.destination == "postgres" else nullcontext()) as pg:
                 url: Optional[str] = pg[0] if pg else None
                 if pg:
                     print(f"postgres: {pg[1]}")
@@ -258,14 +269,6 @@ def main() -> int:
         print("attendance rows in the destination match the simulator's truth per school"
               + (" after (a) and (c)" if args.verify else " (not checked: --no-verify)"))
     return 0 if all(steps[s]["exit_code"] == 0 for s in order) and not mismatches else 1
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 if __name__ == "__main__":

@@ -19,7 +19,15 @@ from typing import Any, Dict, List
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sync_common import (  # noqa: E402
-    SimulatorProcess, add_size_args, drop_dataset, mib, postgres, print_table, run_worker, worker_options, workdir,
+    SimulatorProcess,
+    add_size_args,
+    drop_dataset,
+    mib,
+    postgres,
+    print_table,
+    run_worker,
+    workdir,
+    worker_options,
 )
 
 
@@ -30,7 +38,8 @@ def main() -> int:
     p.add_argument("--destination", choices=("duckdb", "postgres", "both"), default="both")
     p.add_argument("--chunk-days", type=int, default=None, help="days per attendance request (default: the source's)")
     p.add_argument("--batch-size", type=int, default=None, help="records per written batch (default: the source's)")
-    p.add_argument("--checkpoint-every", type=int, default=None, help="batches per pipeline run (default: the source's)")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="batches per pipeline run (default: the source's)")
     args = p.parse_args()
 
     destinations = ["duckdb", "postgres"] if args.destination == "both" else [args.destination]
