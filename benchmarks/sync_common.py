@@ -276,7 +276,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
               for i, h in enumerate(headers)]
     if title:
         print(title)
-    print("  ".join(str(h).ljust(w) if i == 0 else str(h).rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))))
+    pairs = enumerate(zip(headers, widths, strict=True))
+    print("  ".join(str(h).ljust(w) if i == 0 else str(h).rjust(w) for i, (h, w) in pairs))
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
