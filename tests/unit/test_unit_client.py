@@ -242,7 +242,9 @@ def test_404_on_schools_is_an_error(mock: Any) -> None:
                      errors.AeriesRequestError, errors.CONNECTION_RESET, 3, id="reset-retried"),
     ],
 )
-def test_transport_failures(mock: Any, exc: Exception, error_type: type[errors.AeriesError], error_class: str, calls: int) -> None:
+def test_transport_failures(
+    mock: Any, exc: Exception, error_type: type[errors.AeriesError], error_class: str, calls: int
+) -> None:
     for _ in range(3):
         mock.get(API + "schools", body=exc)
     client = make_client()
@@ -303,7 +305,9 @@ def test_students_retries_a_failed_page(mock: Any) -> None:
         pytest.param(503, errors.AeriesRequestError, errors.SERVER_ERROR, 3, id="server-error"),
     ],
 )
-def test_students_errors(mock: Any, status: int, error_type: type[errors.AeriesError], error_class: str, calls: int) -> None:
+def test_students_errors(
+    mock: Any, status: int, error_type: type[errors.AeriesError], error_class: str, calls: int
+) -> None:
     for _ in range(3):
         mock.get(API + "schools/901/students", status=status, json={"Message": "no"})
     with pytest.raises(error_type) as info:

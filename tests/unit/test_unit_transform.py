@@ -83,7 +83,9 @@ def daily_ctx() -> SchoolContext:
     return SchoolContext(902, "Daily", calendar, build_absence_codes(ABSENCE_CODE_ROWS), calendar.periods())
 
 
-def day(calendar_date: Any = "2024-09-03T00:00:00", all_day: Any = "", classes: Any = None, **extra: Any) -> dict[str, Any]:
+def day(
+    calendar_date: Any = "2024-09-03T00:00:00", all_day: Any = "", classes: Any = None, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {"CalendarDate": calendar_date, "AllDayAttendanceCode": all_day,
                             "Classes": [] if classes is None else classes}
     body.update(extra)
@@ -164,7 +166,8 @@ def test_daily_school_all_day_code(all_day: str, status: str, full_day_absent: b
 
 
 @pytest.mark.parametrize(
-    "classes", [pytest.param([], id="empty-list"), pytest.param(None, id="null"), pytest.param("absent", id="key-absent")]
+    "classes",
+    [pytest.param([], id="empty-list"), pytest.param(None, id="null"), pytest.param("absent", id="key-absent")],
 )
 def test_daily_school_tolerates_missing_classes(classes: Any) -> None:
     body = {"CalendarDate": "2024-09-03T00:00:00", "AllDayAttendanceCode": "A"}
@@ -214,7 +217,8 @@ def test_period_cut_is_not_a_full_day_absence() -> None:
     [
         pytest.param("2024-09-03T00:00:00", [cls(p, "A", 1000 + int(p)) for p in "1234567"], True,
                      id="all-seven-meeting-periods-absent"),
-        pytest.param("2024-09-03T00:00:00", [cls(p, c, 1000 + int(p)) for p, c in zip("1234567", "AIUAIUA")], True,
+        pytest.param("2024-09-03T00:00:00",
+                     [cls(p, c, 1000 + int(p)) for p, c in zip("1234567", "AIUAIUA", strict=True)], True,
                      id="mixed-absence-types"),
         pytest.param("2024-09-05T00:00:00", [cls(p, "A") for p in "135"], True,
                      id="block-day-only-meeting-periods-count"),
