@@ -20,18 +20,9 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sync_common import vm_hwm  # noqa: E402  (this folder is on the path when run as a script)
+
 from aeries_source.chunking import date_chunks  # noqa: E402  (after the path is set)
-
-
-def _peak_rss(pid: int) -> int:
-    """Peak resident set size of a process in bytes (VmHWM on Linux, else current RSS)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return psutil.Process(pid).memory_info().rss
 
 
 def main() -> int:
@@ -110,8 +101,9 @@ def main() -> int:
         print(f"class (period) rows: {classes}  ({classes / seconds:,.0f} rows/s)")
         print(f"enrolled student-days covered: {student_days}  ({student_days / seconds:,.0f} student-days/s)")
         print(f"bytes served: {megabytes:.1f} MB  simulator CPU: {cpu:.2f} s")
+        high_water = vm_hwm(proc.pid) or psutil.Process(proc.pid).memory_info().rss
         print(f"simulator RSS: idle {rss_idle / 2**20:.1f} MiB, peak during run {max(peak[0], 0) / 2**20:.1f} MiB, "
-              f"process high-water mark {_peak_rss(proc.pid) / 2**20:.1f} MiB")
+              f"process high-water mark {high_water / 2**20:.1f} MiB")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
