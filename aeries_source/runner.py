@@ -1,5 +1,6 @@
 """Runs one sync: validates, plans, extracts in checkpointed pipeline runs and summarises."""
 
+import contextlib
 import logging
 import re
 import time
@@ -7,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -18,6 +19,7 @@ from aeries_source.changes import ChangeCounts, diff, snapshot, window_filter
 from aeries_source.client import AeriesClient, RetryPolicy
 from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
 from aeries_source.planning import DELTA, SyncPlan, WorkUnit
+from aeries_source.prefetch import AttendancePrefetcher
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.runtime import SyncRuntime, UnitBudget
 from aeries_source.tracking import safe_config, sync_runs_resource
@@ -158,12 +160,22 @@ def check_database_year(client: AeriesClient, year: int) -> None:
         )
 
 
-def make_pipeline(options: SyncOptions) -> dlt.Pipeline:
-    """Create the dlt pipeline for the chosen destination."""
+def duckdb_file(options: SyncOptions) -> str:
+    """Absolute path of the DuckDB database; relative paths are taken from the working directory."""
+    return str(Path(options.duckdb_path or f"{options.pipeline_name}.duckdb").resolve())
+
+
+def make_pipeline(options: SyncOptions, duckdb_connection: Any = None) -> dlt.Pipeline:
+    """Create the dlt pipeline for the chosen destination.
+
+    Args:
+        options: Destination, dataset and pipeline names.
+        duckdb_connection: An open DuckDB connection to load through (default: dlt opens the file
+            itself, for each step).
+    """
     if options.destination == "duckdb":
-        # Relative paths are taken from the working directory (dlt would use its own folder).
-        path = str(Path(options.duckdb_path or f"{options.pipeline_name}.duckdb").resolve())
-        destination: Any = dlt.destinations.duckdb(credentials=path)
+        # dlt would resolve a relative path against its own folder, hence the absolute path.
+        destination: Any = dlt.destinations.duckdb(credentials=duckdb_connection or duckdb_file(options))
     else:
         # None: dlt reads DESTINATION__POSTGRES__CREDENTIALS or .dlt/secrets.toml.
         destination = dlt.destinations.postgres(credentials=options.postgres_credentials)
@@ -245,6 +257,23 @@ def describe_plan(plan: SyncPlan, batch_size: int) -> List[str]:
     return lines
 
 
+@contextlib.contextmanager
+def _sync_connection(options: SyncOptions) -> Iterator[Any]:
+    """Yield one DuckDB connection for the whole sync (None for Postgres and dry runs), closed at the end.
+
+    dlt opens and closes the DuckDB file several times per pipeline run, and every close writes a
+    DuckDB checkpoint: measured, ~0.25 s per checkpoint run of a full-year sync. With one
+    connection the file is checkpointed once; every commit is still durable through DuckDB's WAL.
+    """
+    if options.destination != "duckdb" or options.dry_run:  # a dry run must not even create the file
+        yield None
+        return
+    import duckdb
+
+    with contextlib.closing(duckdb.connect(duckdb_file(options))) as connection:
+        yield connection
+
+
 def run_sync(
     options: SyncOptions,
     on_unit_done: Optional[Callable[[WorkUnit, int], None]] = None,
@@ -257,6 +286,16 @@ def run_sync(
         on_unit_done: Progress callback, called after each batch is extracted.
         on_plan: Called once with the plan before the first attendance request.
     """
+    with contextlib.ExitStack() as stack:
+        return _run_sync(options, stack, on_unit_done, on_plan)
+
+
+def _run_sync(
+    options: SyncOptions,
+    stack: contextlib.ExitStack,
+    on_unit_done: Optional[Callable[[WorkUnit, int], None]],
+    on_plan: Optional[Callable[[SyncPlan], None]],
+) -> SyncResult:
     started = time.monotonic()
     if options.verify_tls is False:
         logger.warning("TLS certificate verification of the Aeries server is OFF (verify_tls = false): "
@@ -268,7 +307,7 @@ def run_sync(
         )
         check_database_year(client, options.database_year)
         check_school_codes(client, options.school_codes)
-        pipeline = make_pipeline(options)
+        pipeline = make_pipeline(options, stack.enter_context(_sync_connection(options)))
         _finish_pending(pipeline)
         if not options.dry_run:
             pipeline.sync_destination()
@@ -309,6 +348,7 @@ def run_sync(
         budget=UnitBudget(options.checkpoint_every), on_unit_done=unit_done,
         breaker_threshold=options.breaker_threshold,
         pseudonymizer=Pseudonymizer(options.pseudonymize_key),
+        prefetcher=stack.enter_context(contextlib.closing(AttendancePrefetcher(client))),
     )
     audit.record("sync_started", actor=actor(), pipeline=options.pipeline_name, mode=plan.mode,
                  destination=options.destination, dataset=options.dataset_name, config=safe_config(options),
@@ -486,6 +526,7 @@ def _run_checkpointed(
             names = [attendance_resource_name(sc) for sc in sorted(runtime.active_schools or ())]
             source = source.with_resources(*names)
         done_before = len(runtime.done) + len(runtime.failed)
+        runtime.start_run(sum(1 for name in source.resources.selected if name.startswith("attendance_")))
         info = pipeline.run(source, loader_file_format=_file_format(options))  # type: ignore[arg-type]
         result.pipeline_runs += 1
         _count_rows(pipeline, result)

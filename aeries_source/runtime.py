@@ -9,6 +9,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Set
 from aeries_source.breaker import CircuitBreaker
 from aeries_source.client import AeriesClient
 from aeries_source.planning import SyncPlan, WorkUnit
+from aeries_source.prefetch import AttendancePrefetcher, WindowRead, read_window
 from aeries_source.pseudonym import Pseudonymizer
 
 
@@ -32,14 +33,21 @@ class UnitBudget:
             if self.limit is None:
                 self._quota = None
                 return {u.school_code for u in pending}
-            ordinal: Counter = Counter()
-            ranked = []
-            for unit in sorted(pending, key=lambda u: u.batch):
-                ranked.append((ordinal[unit.school_code], unit.school_code, unit))
-                ordinal[unit.school_code] += 1
-            chosen = sorted(ranked, key=lambda r: (r[0], r[1]))[: self.limit]
-            self._quota = Counter(school for _, school, _ in chosen)
+            self._quota = Counter(unit.school_code for unit in self._choose(pending))
             return set(self._quota)
+
+    def preview(self, pending: Sequence[WorkUnit]) -> List[WorkUnit]:
+        """Return the batches the next run will get, without handing out quotas."""
+        with self._lock:
+            return self._choose(pending) if self.limit is not None else list(pending)
+
+    def _choose(self, pending: Sequence[WorkUnit]) -> List[WorkUnit]:
+        ordinal: Counter = Counter()
+        ranked = []
+        for unit in sorted(pending, key=lambda u: u.batch):
+            ranked.append((ordinal[unit.school_code], unit.school_code, unit))
+            ordinal[unit.school_code] += 1
+        return [unit for _, _, unit in sorted(ranked, key=lambda r: (r[0], r[1]))[: self.limit]]
 
     def take(self, school_code: int) -> bool:
         """Claim one batch for a school; False once its quota for this run is spent."""
@@ -67,6 +75,7 @@ class SyncRuntime:
         pseudonymizer: Replaces student identifiers in every table when a key is configured.
         active_schools: When set, only these schools get attendance resources (later runs of a
             sync), and the other tables are not refreshed again.
+        prefetcher: When set, batches read ahead by `prefetch_next` are taken from it.
     """
 
     client: AeriesClient
@@ -84,7 +93,42 @@ class SyncRuntime:
     rejects: int = 0
     run_row: Optional[Callable[[], Dict[str, object]]] = None
     active_schools: Optional[Set[int]] = None
+    prefetcher: Optional[AttendancePrefetcher] = None
+    _resources_left: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read_window(self, unit: WorkUnit) -> WindowRead:
+        """Return a batch's attendance request: read ahead by the prefetcher, or made now."""
+        read = self.prefetcher.take(unit) if self.prefetcher is not None else None
+        return read if read is not None else read_window(self.client, unit)
+
+    def start_run(self, attendance_resources: int) -> None:
+        """Note how many attendance resources the coming pipeline run extracts."""
+        with self._lock:
+            self._resources_left = attendance_resources
+
+    def resource_finished(self) -> None:
+        """Called by an attendance resource that read all it may in this run.
+
+        When the last one is through, the run's attendance is extracted and the next run's batches
+        are known: reading them starts now, while dlt finishes this run (see prefetch.py).
+        """
+        with self._lock:
+            self._resources_left -= 1
+            last = self._resources_left == 0
+        if last:
+            self.prefetch_next()
+
+    def prefetch_next(self) -> int:
+        """Start reading the batches the next run will get (skipping schools whose breaker is open).
+
+        Returns:
+            How many reads were started.
+        """
+        if self.prefetcher is None:
+            return 0
+        units = [u for u in self.budget.preview(self.pending_units()) if not self.breaker(u.school_code).is_open]
+        return self.prefetcher.submit(units)
 
     def mark_done(self, unit: WorkUnit, rows: int = 0, extracted: bool = False) -> None:
         """Record a batch as finished (extracted now, or found done in the checkpoint)."""
