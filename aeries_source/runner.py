@@ -17,6 +17,7 @@ from aeries_source import aeries, attendance_resource_name, check_school_codes, 
 from aeries_source.audit import AuditTrail, actor
 from aeries_source.changes import ChangeCounts, diff, snapshot, window_filter
 from aeries_source.client import AeriesClient, RetryPolicy
+from aeries_source.destinations import DuckDb, Postgres
 from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
 from aeries_source.planning import DELTA, SyncPlan, WorkUnit
 from aeries_source.prefetch import AttendancePrefetcher
@@ -175,10 +176,10 @@ def make_pipeline(options: SyncOptions, duckdb_connection: Any = None) -> dlt.Pi
     """
     if options.destination == "duckdb":
         # dlt would resolve a relative path against its own folder, hence the absolute path.
-        destination: Any = dlt.destinations.duckdb(credentials=duckdb_connection or duckdb_file(options))
+        destination: Any = DuckDb(credentials=duckdb_connection or duckdb_file(options))
     else:
         # None: dlt reads DESTINATION__POSTGRES__CREDENTIALS or .dlt/secrets.toml.
-        destination = dlt.destinations.postgres(credentials=options.postgres_credentials)
+        destination = Postgres(credentials=options.postgres_credentials)
     kwargs: Dict[str, Any] = {}
     if options.pipelines_dir:
         kwargs["pipelines_dir"] = options.pipelines_dir
