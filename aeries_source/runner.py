@@ -271,7 +271,9 @@ def _sync_connection(options: SyncOptions) -> Iterator[Any]:
         return
     import duckdb
 
-    with contextlib.closing(duckdb.connect(duckdb_file(options))) as connection:
+    path = Path(duckdb_file(options))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(duckdb.connect(str(path))) as connection:
         yield connection
 
 

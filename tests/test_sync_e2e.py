@@ -109,3 +109,10 @@ def test_a_removed_database_gets_a_full_load_not_a_delta(sim, make_options, tmp_
     assert again.plan.mode == "full"
     assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
     assert_small_tables_match(sim, options)
+
+
+def test_duckdb_file_in_a_folder_that_does_not_exist_yet(sim, make_options, tmp_path):
+    options = make_options(sim, duckdb_path=str(tmp_path / "not" / "yet" / "there.duckdb"))
+    result = run_sync(options)
+    assert result.exit_code == EXIT_OK, result.message
+    assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
