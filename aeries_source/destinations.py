@@ -1,7 +1,7 @@
 """dlt's DuckDB and Postgres destinations with their capabilities worked out once per sync."""
 
 import copy
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import dlt
 from dlt.common.destination import DestinationCapabilitiesContext
@@ -9,25 +9,30 @@ from dlt.common.destination.reference import DestinationReference
 
 
 class _CapabilitiesOnce:
-    """Keeps the destination's default capabilities after the first time they are asked for.
+    """Keeps the destination's capabilities after the first time they are asked for.
 
     dlt asks a destination factory for its capabilities some 25 times per pipeline run, and each
     time resolves the destination's whole configuration again (for DuckDB on an open connection
     that includes a query): measured, about a fifth of a checkpoint's fixed cost. The default
-    capabilities cannot change during a sync, so they are computed once; calls with an explicit
-    config or naming convention go to dlt as before. Depends on dlt 1.31's `Destination`
+    capabilities cannot change during a sync, so they are computed once per naming convention;
+    calls with an explicit config go to dlt as before. Depends on dlt 1.31's `Destination`
     (`capabilities`, `destination_type`); re-check on upgrade.
     """
 
-    _default_capabilities: Optional[DestinationCapabilitiesContext] = None
+    _capabilities_by_naming: Optional[Dict[Tuple[Any, ...], DestinationCapabilitiesContext]] = None
 
     def capabilities(self, config: Any = None, naming: Any = None) -> DestinationCapabilitiesContext:
-        if config is not None or naming is not None:
+        if config is not None:
             return super().capabilities(config, naming)  # type: ignore[misc]
-        if self._default_capabilities is None:
-            self._default_capabilities = super().capabilities()  # type: ignore[misc]
+        # dlt passes the schema's naming convention: a new instance per schema object, the same
+        # kind and settings throughout a sync
+        key = (type(naming), getattr(naming, "max_length", None), getattr(naming, "is_case_sensitive", None))
+        if self._capabilities_by_naming is None:
+            self._capabilities_by_naming = {}
+        if key not in self._capabilities_by_naming:
+            self._capabilities_by_naming[key] = super().capabilities(naming=naming)  # type: ignore[misc]
         # a copy: callers may adjust what they get
-        return copy.copy(self._default_capabilities)
+        return copy.copy(self._capabilities_by_naming[key])
 
     @property
     def destination_type(self) -> str:
