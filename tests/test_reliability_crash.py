@@ -29,16 +29,18 @@ from reliability_helpers import (
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
 
-# About ten weeks of a small district in 4-day chunks: 3 schools x 20 chunks = 60 batches,
-# committed every 2 batches, so a run makes about 30 checkpoints (~12 s on 2 cores).
+# Seven months of a small district in 4-day chunks: 3 schools x 53 chunks = 159 batches,
+# committed every 2 batches, so a run makes 80 checkpoints (~14 s on 2 cores). The backfill must
+# outlast ten kills of at most 3.2 s each, or the later runs are short deltas that end before
+# their kill (ten weeks were enough while a checkpoint cost twice as much).
 # Seed 30: every school has attendance on the first school day, so a school whose first batch is
 # skipped after a crash shows as missing rows.
-SPEC = DistrictSpec(seed=30, schools=3, students_per_school=24, today=date(2024, 10, 25))
+SPEC = DistrictSpec(seed=30, schools=3, students_per_school=24, today=date(2025, 3, 14))
 YEAR_START = date(2024, 8, 15)
 PIPELINE = "crash_backfill"
 KILLS = 10
 KILL_SEED = 1_0_2024
-KILL_DELAY = (0.5, 3.2)  # seconds after start; a run takes ~12 s, its first checkpoint ~1.5 s
+KILL_DELAY = (0.5, 3.2)  # seconds after start; a run takes ~14 s, its first checkpoint ~1.5 s
 MAX_KILLS = 16  # kill on (up to this many times) until the kills are spread over two phases
 MAX_RUNS = MAX_KILLS + 8
 MAX_RERUNS = 4
