@@ -179,7 +179,12 @@ def make_pipeline(options: SyncOptions, duckdb_connection: Any = None) -> dlt.Pi
         destination: Any = DuckDb(credentials=duckdb_connection or duckdb_file(options))
     else:
         # None: dlt reads DESTINATION__POSTGRES__CREDENTIALS or .dlt/secrets.toml.
-        destination = Postgres(credentials=options.postgres_credentials)
+        # create_indexes=False: dlt's only indexes are UNIQUE constraints on `_dlt_id`. A kill after
+        # the append job of `_dlt_pipeline_state` committed but before dlt recorded the job as done
+        # makes the next run insert the same state row again, and the constraint then failed that
+        # load on every rerun (seen in the crash test). Without it the state row is doubled, which
+        # dlt tolerates; the data tables merge and are unaffected. Our own indexes: TABLE_INDEXES.
+        destination = Postgres(credentials=options.postgres_credentials, create_indexes=False)
     kwargs: Dict[str, Any] = {}
     if options.pipelines_dir:
         kwargs["pipelines_dir"] = options.pipelines_dir

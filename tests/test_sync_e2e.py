@@ -116,3 +116,24 @@ def test_duckdb_file_in_a_folder_that_does_not_exist_yet(sim, make_options, tmp_
     result = run_sync(options)
     assert result.exit_code == EXIT_OK, result.message
     assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
+
+
+def test_postgres_load_jobs_can_be_replayed_after_a_kill(sim, make_options):
+    """dlt replays a load job that a kill interrupted after its commit: no UNIQUE constraint may trip it.
+
+    The crash test once caught a rerun failing forever on `_dlt_pipeline_state__dlt_id_key` after a
+    kill between the state row's commit and dlt's job bookkeeping.
+    """
+    options = make_options(sim, "postgres")
+    assert run_sync(options).exit_code == EXIT_OK
+    dataset = options.dataset_name
+    unique = query(options, "SELECT indexname FROM pg_indexes WHERE schemaname = '%s' "
+                            "AND indexdef LIKE 'CREATE UNIQUE%%'" % dataset)
+    assert unique == [], unique
+    # the replay itself: the same state row inserted a second time
+    state = f'"{dataset}"."_dlt_pipeline_state"'
+    query(options, f"INSERT INTO {state} SELECT * FROM {state} LIMIT 1 RETURNING 1")
+    again = run_sync(make_options(sim, "postgres"))
+    assert again.exit_code == EXIT_OK, again.message
+    assert again.plan.mode == "delta"
+    assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
