@@ -31,6 +31,7 @@ from aeries_source.transform import (
 logger = logging.getLogger(__name__)
 
 ATTENDANCE_TABLE = "attendance_records"
+ATTENDANCE_KEY = ("school_code", "student_id", "attendance_date")
 ATTENDANCE_COLUMNS: Dict[str, Any] = {
     "school_code": {"data_type": "bigint", "nullable": False},
     "student_id": {"data_type": "bigint", "nullable": False},
@@ -47,15 +48,17 @@ ATTENDANCE_COLUMNS: Dict[str, Any] = {
 def attendance_hints() -> Any:
     """Hints of `attendance_records`: each load replaces whole school-days (merge key).
 
-    No dlt primary key, on purpose: the merge key (school, date) is a prefix of the row key
-    (school, student, date), so a primary key would only add an `OR` to dlt's delete condition,
-    which stops both databases from hash-joining and made every checkpoint's merge scan the whole
-    table (measured: 6 s of a full-year Postgres sync). Rows are unique per key by construction:
-    `_unit_rows` keeps one record per student-day of a window and windows never overlap.
+    The primary key is needed although rows are unique per student-day by construction
+    (`_unit_rows` keeps one record per student-day, windows never overlap): dlt deduplicates the
+    staging rows on it before inserting, and that is what keeps a load replayed after a kill from
+    inserting rows twice (a staging COPY that committed before dlt recorded it runs again on the
+    next run; the crash test caught it when the key was dropped to make the merge's delete
+    cheaper). Its cost: with both keys dlt's delete condition is `pk OR merge key`, which no
+    database hash-joins (~5 s of a full-year Postgres sync in checkpoint runs).
     A fresh dict per use: dlt may modify hints it is given.
     """
     return dlt.mark.make_hints(
-        table_name=ATTENDANCE_TABLE, write_disposition="merge",
+        table_name=ATTENDANCE_TABLE, write_disposition="merge", primary_key=ATTENDANCE_KEY,
         merge_key=("school_code", "attendance_date"), columns=ATTENDANCE_COLUMNS,
     )
 

@@ -29,7 +29,7 @@ def test_each_window_day_gets_a_tombstone_and_each_student_day_one_row() -> None
 
 
 def test_a_second_record_of_the_same_student_day_is_rejected_not_loaded_twice() -> None:
-    """The table has no dlt primary key (merge key only): a duplicate must not reach it."""
+    """Rows are unique per student-day by construction; a duplicate in a response goes to rejects."""
     payload = [
         {"StudentID": STUDENT, "AttendanceDays": [day("2024-09-03T00:00:00", "A")]},
         {"StudentID": STUDENT, "AttendanceDays": [day("2024-09-03T00:00:00", "U")]},
