@@ -92,7 +92,13 @@ class AttendancePrefetcher:
             if self._critical is not None:
                 future.set_result(WindowRead(error=self._critical))
                 continue
-            read = read_window(self._client, unit)
+            try:
+                read = read_window(self._client, unit)
+            except Exception as exc:  # not an Aeries failure (a bug): raised where the batch is taken
+                future.set_exception(exc)
+                for _, later in reads[n + 1 :]:
+                    later.cancel()
+                return
             future.set_result(read)
             if isinstance(read.error, AeriesCriticalError):
                 self._critical = read.error

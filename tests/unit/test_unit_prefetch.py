@@ -194,3 +194,14 @@ def test_read_window_without_a_read_ahead_reads_now(prefetcher: bool) -> None:
         runtime.prefetcher = None
     read = runtime.read_window(runtime.plan.units[0])
     assert read.payload is not None and len(client.calls) == 1
+
+
+def test_an_unexpected_exception_reaches_the_taker_instead_of_hanging_it() -> None:
+    client = FakeClient({(101, START): RuntimeError("bug")})
+    prefetcher = AttendancePrefetcher(client)  # type: ignore[arg-type]
+    first, second = unit(1, 101, 0), unit(2, 101, 1)
+    prefetcher.submit([first, second])
+    with pytest.raises(RuntimeError, match="bug"):
+        prefetcher.take(first)
+    assert prefetcher.take(second) is None
+    prefetcher.close()
