@@ -53,9 +53,9 @@ def attendance_hints() -> Any:
     staging rows on it before inserting, and that is what keeps a load replayed after a kill from
     inserting rows twice (a staging COPY that committed before dlt recorded it runs again on the
     next run; the crash test caught it when the key was dropped to make the merge's delete
-    cheaper). Its cost: with both keys dlt's delete condition is `pk OR merge key`, which no
-    database hash-joins (~5 s of a full-year Postgres sync in checkpoint runs).
-    A fresh dict per use: dlt may modify hints it is given.
+    cheaper). With both keys dlt would delete by `pk OR merge key`, which no database hash-joins;
+    our destinations delete by the merge key alone, which is equivalent here
+    (`destinations.MergeOnMergeKeyJob`). A fresh dict per use: dlt may modify hints it is given.
     """
     return dlt.mark.make_hints(
         table_name=ATTENDANCE_TABLE, write_disposition="merge", primary_key=ATTENDANCE_KEY,

@@ -1,11 +1,51 @@
-"""dlt's DuckDB and Postgres destinations with their capabilities worked out once per sync."""
+"""dlt's DuckDB and Postgres destinations, tuned for repeated checkpoint runs of one sync."""
 
 import copy
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 import dlt
 from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.destination.reference import DestinationReference
+from dlt.common.schema.typing import TTableSchema
+from dlt.destinations.impl.duckdb.duck import DuckDbClient
+from dlt.destinations.impl.postgres.postgres import PostgresClient
+from dlt.destinations.sql_jobs import SqlMergeFollowupJob
+
+
+class MergeOnMergeKeyJob(SqlMergeFollowupJob):
+    """dlt's merge job, deleting by the merge key alone when it is part of the primary key.
+
+    With both keys dlt deletes the destination rows matching `primary key OR merge key`. When every
+    merge-key column is also a primary-key column, a primary-key match is a merge-key match, so the
+    condition equals the merge-key match alone. The OR keeps databases from hash-joining the staging
+    rows, so each merge scanned the whole growing table once per staged row group: measured ~5 s of
+    a Postgres full year in checkpoint runs (`attendance_records`: key school, student, date; merge
+    key school, date). Deduplication of the staged rows on the primary key is unchanged.
+    Depends on dlt 1.31's `SqlMergeFollowupJob._gen_key_table_clauses`; re-check on upgrade.
+    """
+
+    @classmethod
+    def _gen_key_table_clauses(cls, primary_keys: Sequence[str], merge_keys: Sequence[str]) -> List[str]:
+        if primary_keys and merge_keys and set(merge_keys) <= set(primary_keys):
+            return super()._gen_key_table_clauses([], merge_keys)
+        return super()._gen_key_table_clauses(primary_keys, merge_keys)
+
+
+class _MergesOnMergeKey:
+    """A dlt job client mixin whose merges use `MergeOnMergeKeyJob`."""
+
+    sql_client: Any
+
+    def _create_merge_followup_jobs(self, table_chain: Sequence[TTableSchema]) -> List[Any]:
+        return [MergeOnMergeKeyJob.from_table_chain(table_chain, self.sql_client)]  # type: ignore[arg-type]
+
+
+class _DuckDbClient(_MergesOnMergeKey, DuckDbClient):
+    pass
+
+
+class _PostgresClient(_MergesOnMergeKey, PostgresClient):
+    pass
 
 
 class _CapabilitiesOnce:
@@ -43,8 +83,16 @@ class _CapabilitiesOnce:
 
 
 class DuckDb(_CapabilitiesOnce, dlt.destinations.duckdb):
-    """`dlt.destinations.duckdb` with capabilities computed once."""
+    """`dlt.destinations.duckdb` with capabilities computed once and merges on the merge key."""
+
+    @property
+    def client_class(self) -> Type[DuckDbClient]:
+        return _DuckDbClient
 
 
 class Postgres(_CapabilitiesOnce, dlt.destinations.postgres):
-    """`dlt.destinations.postgres` with capabilities computed once."""
+    """`dlt.destinations.postgres` with capabilities computed once and merges on the merge key."""
+
+    @property
+    def client_class(self) -> Type[PostgresClient]:
+        return _PostgresClient

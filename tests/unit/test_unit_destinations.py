@@ -4,7 +4,7 @@ import dlt
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from aeries_source.destinations import DuckDb, Postgres
+from aeries_source.destinations import DuckDb, MergeOnMergeKeyJob, Postgres, _DuckDbClient
 
 
 def comparable(caps):
@@ -46,3 +46,42 @@ def test_capabilities_are_resolved_once_per_naming_and_handed_out_as_copies(monk
     assert first is not second and comparable(first) == comparable(second)
     first.max_identifier_length = 1
     assert destination.capabilities(naming=NamingConvention()).max_identifier_length != 1
+
+
+def test_merge_deletes_by_the_merge_key_alone_when_it_is_part_of_the_primary_key():
+    keys = MergeOnMergeKeyJob._gen_key_table_clauses(['"school"', '"student"', '"day"'], ['"school"', '"day"'])
+    assert keys == ['{d}."school" = {s}."school" AND {d}."day" = {s}."day"']
+    # a merge key with a column outside the primary key keeps dlt's OR of both
+    assert len(MergeOnMergeKeyJob._gen_key_table_clauses(['"id"'], ['"day"'])) == 2
+    assert len(MergeOnMergeKeyJob._gen_key_table_clauses(['"id"'], [])) == 1
+
+
+def _merge(pipeline, rows):
+    hints = dict(write_disposition="merge", primary_key=("school", "student", "day"), merge_key=("school", "day"))
+    pipeline.run(dlt.resource(rows, name="marks", **hints))
+
+
+def test_a_merge_on_real_duckdb_replaces_school_days_and_deduplicates_on_the_primary_key(tmp_path):
+    pipeline = dlt.pipeline("unit_merge", destination=DuckDb(credentials=str(tmp_path / "m.duckdb")),
+                            dataset_name="unit", pipelines_dir=str(tmp_path / "p"))
+    _merge(pipeline, [
+        {"school": 1, "student": 10, "day": 1, "code": "A"},
+        {"school": 1, "student": 11, "day": 1, "code": "T"},
+        {"school": 1, "student": 10, "day": 2, "code": "A"},
+        {"school": 2, "student": 10, "day": 1, "code": "A"},
+    ])
+    # school 1 day 1 again: student 11 gone (deleted by the merge key), student 10 twice (as a
+    # replayed load stages it): one row remains
+    _merge(pipeline, [
+        {"school": 1, "student": 10, "day": 1, "code": "U"},
+        {"school": 1, "student": 10, "day": 1, "code": "U"},
+    ])
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql("SELECT school, student, day, code FROM marks ORDER BY 1, 2, 3")
+    assert [tuple(r) for r in rows] == [(1, 10, 1, "U"), (1, 10, 2, "A"), (2, 10, 1, "A")]
+
+    with pipeline.destination_client() as job_client:
+        assert isinstance(job_client, _DuckDbClient)
+        table = job_client.prepare_load_table("marks")
+        sql = " ".join(MergeOnMergeKeyJob.gen_merge_sql([table], job_client.sql_client))
+    assert "DELETE" in sql and " OR " not in sql
