@@ -2,7 +2,11 @@
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from sync_truth import columns_of, expected_attendance, query
 
@@ -11,6 +15,7 @@ from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.runner import EXIT_OK, run_sync
 
 KEY = "synthetic-test-key-not-a-secret"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_pseudonymised_ids_are_consistent_across_tables(sim, make_options):
@@ -111,3 +116,12 @@ def test_tls_verification_off_is_warned_about(sim, make_options, caplog):
     caplog.clear()
     run_sync(make_options(sim))
     assert not any("verification" in r.getMessage() for r in caplog.records)
+
+
+def test_the_committed_config_turns_dlt_telemetry_off():
+    # a sync run from the project (as the README says) sends nothing to dlt's telemetry host
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTIME__")}
+    code = "import dlt; print(dlt.config.get('runtime.dlthub_telemetry'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
