@@ -4,7 +4,7 @@ import dlt
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from aeries_source.destinations import DuckDb, MergeOnMergeKeyJob, Postgres, _DuckDbClient
+from aeries_source.destinations import DuckDb, MergeOnMergeKeyJob, Postgres, _DuckDbClient, _MergesOnMergeKey
 
 
 def comparable(caps):
@@ -85,3 +85,12 @@ def test_a_merge_on_real_duckdb_replaces_school_days_and_deduplicates_on_the_pri
         table = job_client.prepare_load_table("marks")
         sql = " ".join(MergeOnMergeKeyJob.gen_merge_sql([table], job_client.sql_client))
     assert "DELETE" in sql and " OR " not in sql
+
+
+def test_both_destinations_use_dlt_s_job_client_with_the_merge_key_merge():
+    pairs = [(DuckDb(credentials="/tmp/unit.duckdb"), dlt.destinations.duckdb(credentials="/tmp/unit.duckdb")),
+             (Postgres(credentials="postgresql://u:p@127.0.0.1:5432/db"),
+              dlt.destinations.postgres(credentials="postgresql://u:p@127.0.0.1:5432/db"))]
+    for ours, theirs in pairs:
+        assert issubclass(ours.client_class, theirs.client_class)
+        assert ours.client_class._create_merge_followup_jobs is _MergesOnMergeKey._create_merge_followup_jobs
