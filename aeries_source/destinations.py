@@ -17,10 +17,11 @@ class MergeOnMergeKeyJob(SqlMergeFollowupJob):
 
     With both keys dlt deletes the destination rows matching `primary key OR merge key`. When every
     merge-key column is also a primary-key column, a primary-key match is a merge-key match, so the
-    condition equals the merge-key match alone. The OR keeps databases from hash-joining the staging
-    rows, so each merge scanned the whole growing table once per staged row group: measured ~5 s of
-    a Postgres full year in checkpoint runs (`attendance_records`: key school, student, date; merge
-    key school, date). Deduplication of the staged rows on the primary key is unchanged.
+    condition equals the merge-key match alone (absorption; it holds with NULLs too). The OR keeps
+    databases from hash-joining the staged rows, so every merge compared the growing table with
+    them row by row: measured ~5 s of a Postgres full year in checkpoint runs
+    (`attendance_records`: key school, student, date; merge key school, date). Deduplication of
+    the staged rows on the primary key is unchanged.
     Depends on dlt 1.31's `SqlMergeFollowupJob._gen_key_table_clauses`; re-check on upgrade.
     """
 
