@@ -4,7 +4,9 @@ The command runs as a subprocess (`pipelines/attendance.py --destination postgre
 served from this process on 127.0.0.1, with its own dlt data dir. Each kill is classified by what the
 killed process left in its pipeline working dir: an unfinished extract package (extract), an extracted
 or half-normalized package (normalize), a normalized package not yet loaded (load), or nothing pending
-(between: planning, state sync, index creation, status rows).
+(between: planning, state sync, index creation, status rows). Normalizing a checkpoint's package takes
+tens of milliseconds, so random moments seldom hit it: every third run waits for a package to reach
+the normalize stage (after its random moment) and is killed then.
 """
 
 import os
@@ -12,6 +14,7 @@ import random
 import re
 import signal
 import subprocess
+import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -41,7 +44,9 @@ PIPELINE = "crash_backfill"
 KILLS = 10
 KILL_SEED = 1_0_2024
 KILL_DELAY = (0.5, 3.2)  # seconds after start; a run takes ~14 s, its first checkpoint ~1.5 s
-MAX_KILLS = 16  # kill on (up to this many times) until the kills are spread over two phases
+MAX_KILLS = 16  # kill on (up to this many times) until the kills hit extract, normalize and load
+NORMALIZE_EVERY = 3  # every third run is killed in the normalize stage
+NORMALIZE_WAIT = 8.0  # seconds a targeted run may take to reach it
 MAX_RUNS = MAX_KILLS + 8
 MAX_RERUNS = 4
 
@@ -77,6 +82,31 @@ def kill_phase(pipeline_dir: Path) -> str:
     return newest[1] if newest else "startup"
 
 
+def _in_normalize(pipeline_dir: Path) -> bool:
+    """True while a package is extracted and not yet normalized (dlt's normalize stage)."""
+    for sub in ("normalize/extracted", "load/new"):
+        folder = pipeline_dir / sub
+        if folder.is_dir() and any(p.is_dir() for p in folder.iterdir()):
+            return True
+    return False
+
+
+def _wait_for_normalize(proc: subprocess.Popen, pipeline_dir: Path, not_before: float) -> None:
+    """Return once the run has a package in the normalize stage after `not_before` s (or gives up)."""
+    started = time.monotonic()
+    try:
+        proc.wait(timeout=not_before)
+    except subprocess.TimeoutExpired:
+        pass
+    while proc.poll() is None and time.monotonic() - started < not_before + NORMALIZE_WAIT:
+        try:
+            if _in_normalize(pipeline_dir):
+                return
+        except FileNotFoundError:  # dlt moved a package while it was listed
+            pass
+        time.sleep(0.002)
+
+
 def _run_id(output: str) -> Optional[str]:
     match = re.search(r"Aeries sync \w+ \(exit \d\) in [\d.]+ s, run ([0-9a-f]+)", output)
     return match.group(1) if match else None
@@ -107,25 +137,31 @@ def _crash_and_recover(sim: AeriesSimulator, postgres_url: str, tmp_path: Path, 
     runs = 0
     steps = {"extract", "normalize", "load"}
 
-    def spread() -> bool:  # at least two phases, at least one of them a pipeline step
-        phases = {phase for _, phase in kills}
-        return len(phases) >= 2 and bool(phases & steps)
+    def spread() -> bool:  # every pipeline step was hit at least once
+        return steps <= {phase for _, phase in kills}
 
     while (len(kills) < KILLS or (not spread() and len(kills) < MAX_KILLS)) and runs < MAX_RUNS:
         runs += 1
         delay = rng.uniform(*KILL_DELAY)
         log_path = tmp_path / f"run_{runs:02d}.log"
         with open(log_path, "w") as log:
+            started = time.monotonic()
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-            try:
-                proc.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
+            if runs % NORMALIZE_EVERY == 0:
+                _wait_for_normalize(proc, pipeline_dir, delay)
+            else:
+                try:
+                    proc.wait(timeout=delay)
+                except subprocess.TimeoutExpired:
+                    pass
+            killed_after = time.monotonic() - started
+            if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
         output = log_path.read_text()
         if proc.returncode == -signal.SIGKILL and "Aeries sync " not in output:
-            kills.append((round(delay, 2), kill_phase(pipeline_dir)))
+            kills.append((round(killed_after, 2), kill_phase(pipeline_dir)))
         else:
             completed.append((proc.returncode, output))
     by_phase = Counter(phase for _, phase in kills)
@@ -147,7 +183,7 @@ def _crash_and_recover(sim: AeriesSimulator, postgres_url: str, tmp_path: Path, 
     assert "Traceback" not in final_output, final_output[-3000:]
     summary["reruns"] = len(reruns)
 
-    assert spread(), f"the kills were not spread over two phases including a pipeline step: {summary}"
+    assert spread(), f"the kills did not hit each of extract, normalize and load: {summary}"
 
     options = query_options(sim, postgres_url, dataset, tmp_path / "reader")
     # sync_runs: the final sync is the one 'done' row (plus any run that finished before its kill);
