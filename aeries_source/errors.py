@@ -1,8 +1,10 @@
 """Error classes of the Aeries source and the classification of request failures."""
 
-from typing import Optional
+import socket
+from typing import Iterator, Optional
 
 import requests
+import urllib3
 
 # Failure classes used in summaries, logs and sync_runs.
 AUTH = "auth"
@@ -71,14 +73,28 @@ def classify_exception(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return CONNECTION_RESET
     if isinstance(exc, requests.exceptions.ConnectionError):
-        text = repr(exc)
-        if "NameResolutionError" in text or "Name or service not known" in text or (
-            "name resolution" in text.lower()
-        ) or "nodename nor servname" in text:
+        # requests wraps urllib3's errors (MaxRetryError -> NameResolutionError -> socket.gaierror);
+        # the wrapped types say what happened, the message text varies by platform.
+        chain = list(_chain(exc))
+        if any(isinstance(e, (urllib3.exceptions.NameResolutionError, socket.gaierror)) for e in chain):
             return DNS
-        if "Connection refused" in text or "Errno 111" in text:
+        if any(isinstance(e, ConnectionRefusedError) for e in chain):
             return CONNECTION_REFUSED
         return CONNECTION_RESET
     if isinstance(exc, ValueError):
         return MALFORMED_RESPONSE
     return CONNECTION_RESET
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """Yield `exc` and the exceptions it wraps (arguments, `.reason`, chaining), each once."""
+    seen: set = set()
+    queue = [exc]
+    while queue:
+        current = queue.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
+        queue.extend(n for n in nested if isinstance(n, BaseException))

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+import urllib3
 
 from aeries_source import errors
 from aeries_source.client import (
@@ -227,14 +228,23 @@ def test_404_on_schools_is_an_error(mock: Any) -> None:
     assert info.value.error_class == errors.NOT_FOUND
 
 
+def _wrapped(reason: BaseException) -> requests.exceptions.ConnectionError:
+    """What requests raises: its ConnectionError around urllib3's MaxRetryError around the cause."""
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/api/v5/schools", reason))  # type: ignore[arg-type]
+
+
+def _caused(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
 @pytest.mark.parametrize(
     "exc, error_type, error_class, calls",
     [
         pytest.param(requests.exceptions.SSLError("certificate verify failed"), errors.AeriesCriticalError,
                      errors.TLS, 1, id="tls"),
-        pytest.param(requests.exceptions.ConnectionError(
-            "HTTPSConnectionPool(host='district.aeries.test', port=443): Max retries exceeded "
-            "(Caused by NameResolutionError(\"Failed to resolve 'district.aeries.test'\"))"),
+        pytest.param(_wrapped(urllib3.exceptions.NameResolutionError(
+            "district.aeries.test", None, socket.gaierror(-2, "Name or service not known"))),  # type: ignore[arg-type]
             errors.AeriesCriticalError, errors.DNS, 1, id="dns"),
         pytest.param(requests.exceptions.ReadTimeout("read timed out"), errors.AeriesRequestError,
                      errors.TIMEOUT, 3, id="timeout-retried"),
@@ -373,14 +383,18 @@ def test_connection_refused_is_critical() -> None:
     "exc, expected",
     [
         pytest.param(requests.exceptions.SSLError("CERTIFICATE_VERIFY_FAILED"), errors.TLS, id="ssl"),
-        pytest.param(requests.exceptions.ConnectionError(
-            "Max retries exceeded (Caused by NameResolutionError(\"<urllib3.connection.HTTPSConnection>: "
-            "Failed to resolve 'nohost.invalid' ([Errno -2] Name or service not known)\"))"), errors.DNS,
+        pytest.param(_wrapped(urllib3.exceptions.NameResolutionError(
+            "nohost.invalid", None, socket.gaierror(-2, "Name or service not known"))), errors.DNS,  # type: ignore[arg-type]
             id="name-resolution-error"),
-        pytest.param(requests.exceptions.ConnectionError("[Errno 8] nodename nor servname provided"), errors.DNS,
-                     id="macos-dns"),
-        pytest.param(requests.exceptions.ConnectionError("[Errno 111] Connection refused"),
+        pytest.param(_wrapped(urllib3.exceptions.NameResolutionError(
+            "nohost.invalid", None, socket.gaierror(8, "nodename nor servname provided"))), errors.DNS,  # type: ignore[arg-type]
+            id="macos-dns"),
+        pytest.param(_wrapped(_caused(urllib3.exceptions.NewConnectionError(None, "Failed to establish a connection"),
+                                      ConnectionRefusedError(111, "Connection refused"))),  # type: ignore[arg-type]
                      errors.CONNECTION_REFUSED, id="refused"),
+        # the words alone do not decide: classification goes by the wrapped exception types
+        pytest.param(requests.exceptions.ConnectionError("[Errno 111] Connection refused"),
+                     errors.CONNECTION_RESET, id="refused-words-only"),
         pytest.param(requests.exceptions.ConnectTimeout("connect timed out"), errors.TIMEOUT, id="connect-timeout"),
         pytest.param(requests.exceptions.ReadTimeout("read timed out"), errors.TIMEOUT, id="read-timeout"),
         pytest.param(requests.exceptions.ChunkedEncodingError("broken"), errors.CONNECTION_RESET, id="chunked"),
