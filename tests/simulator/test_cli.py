@@ -73,3 +73,12 @@ def test_cli_rejects_bad_input() -> None:
     result = subprocess.run([sys.executable, "-m", "aeries_simulator", "--today", "June"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
+
+
+def test_cli_runs_from_any_folder(tmp_path: Path) -> None:
+    """Once the requirements are installed, `python -m aeries_simulator` needs no PYTHONPATH or repo cwd."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "aeries_simulator", "--help"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "synthetic" in done.stdout.lower()
