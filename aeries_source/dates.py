@@ -17,12 +17,12 @@ def parse_aeries_date(value: Any) -> Optional[date]:
         value: The JSON value: a string, None, or already a date.
 
     Returns:
-        The date, or None for null and Aeries' `0001-01-01` placeholder.
+        The date, or None for null, blank text and Aeries' `0001-01-01` placeholder.
 
     Raises:
         ValueError: When the value is neither null nor a parseable date string.
     """
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):  # blank text is no date
         return None
     if isinstance(value, datetime):
         return value.date()

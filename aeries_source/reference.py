@@ -1,6 +1,7 @@
 """Resources of the small tables refreshed every sync: schools, calendar days, absence codes."""
 
-from typing import Iterator, Sequence
+import logging
+from typing import Any, Dict, Iterator, List, Mapping, Sequence, Set
 
 import dlt
 from dlt.common.typing import TDataItems
@@ -8,7 +9,19 @@ from dlt.extract.resource import DltResource
 
 from aeries_source.client import AeriesClient
 from aeries_source.status import status_for_type_code
-from aeries_source.transform import snake_record
+from aeries_source.transform import blank_to_none, snake_record, text_column_hints
+
+logger = logging.getLogger(__name__)
+
+# Holiday codes of days on which attendance is taken: none (a normal day) and "%" (minimum day).
+INSTRUCTIONAL_HOLIDAY_CODES = (None, "%")
+
+
+def _with_text_columns(rows: List[Dict[str, Any]], blanked: Set[str]) -> Any:
+    """Mark rows with their blank-text columns declared as text (merged into the resource's hints)."""
+    if not blanked:
+        return rows
+    return dlt.mark.with_hints(rows, dlt.mark.make_hints(columns=text_column_hints(blanked)))
 
 
 def schools_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
@@ -17,11 +30,22 @@ def schools_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
                   columns={"terms": {"data_type": "json"}})
     def schools() -> Iterator[TDataItems]:
         wanted = set(codes)
-        yield [
-            snake_record(s, date_fields=()) for s in client.schools() if s.get("SchoolCode") in wanted
-        ]
+        blanked: Set[str] = set()
+        rows = [snake_record(s, blanked=blanked) for s in client.schools() if s.get("SchoolCode") in wanted]
+        yield _with_text_columns(rows, blanked)
 
     return schools
+
+
+def calendar_day_row(record: Mapping[str, Any], blanked: Set[str]) -> Dict[str, Any]:
+    """Turn one Aeries calendar row into a `calendar_days` row (blank text is None).
+
+    Raises:
+        RejectedRecord: When CalendarDate is not a date.
+    """
+    row = snake_record(record, date_fields=("CalendarDate",), blanked=blanked)
+    row["is_instructional_day"] = row.get("holiday_code") in INSTRUCTIONAL_HOLIDAY_CODES
+    return row
 
 
 def calendar_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
@@ -31,14 +55,19 @@ def calendar_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource
                   columns={"calendar_date": {"data_type": "date"}, "track_holidays": {"data_type": "json"}})
     def calendar_days() -> Iterator[TDataItems]:
         for sc in codes:
-            rows = []
-            for row in client.calendar(sc):
-                out = snake_record(row, date_fields=("CalendarDate",))
-                out["is_instructional_day"] = out.get("holiday_code", "") in ("", "%")
-                rows.append(out)
-            yield rows
+            blanked: Set[str] = set()
+            rows = [calendar_day_row(row, blanked) for row in client.calendar(sc)]
+            yield _with_text_columns(rows, blanked)
 
     return calendar_days
+
+
+def absence_code_row(record: Mapping[str, Any], blanked: Set[str]) -> Dict[str, Any]:
+    """Turn one Aeries absence code into an `absence_codes` row with the status its TypeCode maps to."""
+    row = snake_record(record, blanked=blanked)
+    type_code = record.get("TypeCode")
+    row["status"] = status_for_type_code(type_code) if isinstance(type_code, int) else None
+    return row
 
 
 def absence_codes_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
@@ -47,12 +76,15 @@ def absence_codes_resource(client: AeriesClient, codes: Sequence[int]) -> DltRes
                   primary_key=("school_code", "absence_code"), merge_key="school_code")
     def absence_codes() -> Iterator[TDataItems]:
         for sc in codes:
+            blanked: Set[str] = set()
             rows = []
-            for row in client.absence_codes(sc):
-                out = snake_record(row)
-                type_code = row.get("TypeCode")
-                out["status"] = status_for_type_code(type_code) if isinstance(type_code, int) else None
-                rows.append(out)
-            yield rows
+            for record in client.absence_codes(sc):
+                if blank_to_none(record.get("AbsenceCode")) is None:
+                    # Blank text is NULL, and a NULL key cannot be stored; no attendance can name
+                    # a blank code either (`build_absence_codes` skips it).
+                    logger.warning("school %d: an absence-code row without a code was skipped", sc)
+                    continue
+                rows.append(absence_code_row(record, blanked))
+            yield _with_text_columns(rows, blanked)
 
     return absence_codes

@@ -1,7 +1,8 @@
 """Resources of students and enrollment: full per school, or only what StudentDataChanges reports."""
 
+import functools
 from datetime import date, datetime, timedelta
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.common.typing import TDataItems
@@ -12,7 +13,13 @@ from aeries_source.planning import EXPLICIT
 from aeries_source.rejects import reject_row
 from aeries_source.runtime import SyncRuntime
 from aeries_source.side_tables import rejects_item
-from aeries_source.transform import TOMBSTONE_COLUMN, RejectedRecord, snake_case, snake_record
+from aeries_source.transform import (
+    TOMBSTONE_COLUMN,
+    RejectedRecord,
+    snake_case,
+    snake_record,
+    text_column_hints,
+)
 
 
 def _changed_students(runtime: SyncRuntime, watermark: Optional[str]) -> Optional[Dict[int, set]]:
@@ -56,12 +63,14 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
         columns.update({"state_student_id": {"data_type": "text"}, "student_number": {"data_type": "text"}})
 
     def rows(sc: int, records: List[Dict[str, Any]]) -> Iterator[Any]:
+        blanked: Set[str] = set()
         good, rejected = _transform_records(runtime, sc, "students", records,
-                                            lambda r: _student_row(r, fields, date_fields))
+                                            lambda r: _student_row(r, fields, date_fields, blanked))
         if rejected:
             yield rejects_item(rejected)
         if good:
-            yield dlt.mark.with_hints(good, _students_hints(columns), create_table_variant=True)
+            hints = _students_hints({**text_column_hints(blanked), **columns})
+            yield dlt.mark.with_hints(good, hints, create_table_variant=True)
 
     # Items name their tables through hints (students, rejects), as in attendance.attendance_resource.
     @dlt.resource(name="students", write_disposition="merge")
@@ -103,10 +112,12 @@ def _transform_records(
     return good, rejected
 
 
-def _student_row(record: Dict[str, Any], fields: Sequence[str], date_fields: Sequence[str]) -> Dict[str, Any]:
+def _student_row(
+    record: Dict[str, Any], fields: Sequence[str], date_fields: Sequence[str], blanked: Set[str]
+) -> Dict[str, Any]:
     if not isinstance(record.get("StudentID"), int) or not isinstance(record.get("SchoolCode"), int):
         raise RejectedRecord("StudentID or SchoolCode missing or not an integer")
-    row = snake_record(record, fields=fields, date_fields=date_fields)
+    row = snake_record(record, fields=fields, date_fields=date_fields, blanked=blanked)
     row[TOMBSTONE_COLUMN] = False
     return row
 
@@ -116,14 +127,15 @@ def _student_row(record: Dict[str, Any], fields: Sequence[str], date_fields: Seq
 _TOMBSTONE_ENTER_DATE = date(1900, 1, 1)
 
 
-def _enrollment_hints() -> Any:
+def _enrollment_hints(blanked: Set[str]) -> Any:
     # The merge key replaces all of a student's rows at a school for the year, which serves both a
     # full school refresh and a re-fetch of single changed students.
     return dlt.mark.make_hints(
         table_name="enrollment", write_disposition="merge",
         primary_key=("student_id", "school_code", "academic_year", "enter_date"),
         merge_key=("student_id", "school_code", "academic_year"),
-        columns={"enter_date": {"data_type": "date", "nullable": False},
+        columns={**text_column_hints(blanked),
+                 "enter_date": {"data_type": "date", "nullable": False},
                  "leave_date": {"data_type": "date"},
                  "academic_year": {"data_type": "text", "nullable": False},
                  TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True}},
@@ -150,23 +162,27 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
                     tombstones.append({"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
                                        "academic_year": str(year), "enter_date": _TOMBSTONE_ENTER_DATE,
                                        TOMBSTONE_COLUMN: True})
-            good, rejected = _transform_records(runtime, sc, "enrollment", records, _enrollment_row)
+            blanked: Set[str] = set()
+            good, rejected = _transform_records(runtime, sc, "enrollment", records,
+                                                functools.partial(_enrollment_row, blanked=blanked))
             if rejected:
                 yield rejects_item(rejected)
             if tombstones or good:
-                yield dlt.mark.with_hints(tombstones + good, _enrollment_hints(), create_table_variant=True)
+                yield dlt.mark.with_hints(tombstones + good, _enrollment_hints(blanked), create_table_variant=True)
         if runtime.plan.server_now is not None:
             state["watermark"] = runtime.plan.server_now.isoformat()
 
     return enrollment
 
 
-def _enrollment_row(record: Dict[str, Any]) -> Dict[str, Any]:
+def _enrollment_row(record: Dict[str, Any], blanked: Set[str]) -> Dict[str, Any]:
     if not isinstance(record.get("StudentID"), int) or not isinstance(record.get("SchoolCode"), int):
         raise RejectedRecord("StudentID or SchoolCode missing or not an integer")
-    row = snake_record(record, date_fields=settings.ENROLLMENT_DATE_FIELDS)
+    row = snake_record(record, date_fields=settings.ENROLLMENT_DATE_FIELDS, blanked=blanked)
     if row.get("enter_date") is None:
         raise RejectedRecord("EnterDate is missing")
-    row["academic_year"] = str(row.get("academic_year", ""))
+    if row.get("academic_year") is None:  # a key column; blank text is None (see blank_to_none)
+        raise RejectedRecord("AcademicYear is missing")
+    row["academic_year"] = str(row["academic_year"])
     row[TOMBSTONE_COLUMN] = False
     return row

@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from aeries_source.calendar_index import CalendarIndex
 from aeries_source.dates import parse_aeries_date
@@ -18,6 +18,30 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 def snake_case(name: str) -> str:
     """Convert an Aeries field name (`StudentID`, `AddressZipExt`) to snake_case."""
     return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def is_blank(value: Any) -> bool:
+    """Tell whether a value is empty or whitespace-only text (what Aeries sends for "no value")."""
+    return isinstance(value, str) and not value.strip()
+
+
+def blank_to_none(value: Any) -> Any:
+    """Return None for empty or whitespace-only text, else the value unchanged.
+
+    The one rule for every table this source writes: blank text from Aeries is NULL. Without it
+    the destinations disagree: Postgres loads csv, which reads '' as NULL, while DuckDB loads
+    parquet, which keeps '', so the same SQL counted differently on each.
+    """
+    return None if is_blank(value) else value
+
+
+def text_column_hints(columns: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+    """Declare columns as text: those whose Aeries value was blank text and is now None.
+
+    dlt creates no column for a value without a type, so a field that is blank in every record
+    (e.g. `Track`, `ABDay`) would otherwise vanish from the table instead of holding NULLs.
+    """
+    return {name: {"data_type": "text"} for name in sorted(columns)}
 
 
 class RejectedRecord(ValueError):
@@ -57,7 +81,7 @@ def build_absence_codes(rows: Iterable[Mapping[str, Any]]) -> Dict[str, AbsenceC
         type_code = row.get("TypeCode")
         is_int = isinstance(type_code, int) and not isinstance(type_code, bool)
         status = status_for_type_code(type_code) if is_int else None
-        if code and status is not None:
+        if code.strip() and status is not None:  # a blank code is no code (see blank_to_none)
             codes[code] = AbsenceCode(code=code, type_code=int(type_code), status=status)
     return codes
 
@@ -88,7 +112,7 @@ def _classes_by_period(day: Mapping[str, Any]) -> Dict[str, Tuple[str, Optional[
         section = item.get("SectionNumber")
         if section is not None and not isinstance(section, int):
             raise RejectedRecord("SectionNumber is not an integer")
-        if code:
+        if code.strip():  # blank text means no code for the period
             by_period[period] = (code, section)
     return by_period
 
@@ -119,6 +143,7 @@ def attendance_day_row(ctx: SchoolContext, student_id: Any, day: Mapping[str, An
     all_day_code = day.get("AllDayAttendanceCode") or ""
     if not isinstance(all_day_code, str):
         raise RejectedRecord("AllDayAttendanceCode is not text")
+    all_day_code = all_day_code if all_day_code.strip() else ""  # blank text means no code
     classes = _classes_by_period(day)
 
     all_day = _lookup(ctx, all_day_code) if all_day_code else None
@@ -200,10 +225,20 @@ def snake_record(
     fields: Optional[Sequence[str]] = None,
     date_fields: Iterable[str] = (),
     drop: Iterable[str] = (),
+    blanked: Optional[Set[str]] = None,
 ) -> Dict[str, Any]:
     """Copy an Aeries object into a snake_case row, keeping only `fields` when given.
 
     Fields named in `date_fields` become `date` values (Aeries sends naive midnight datetimes).
+    Blank text becomes None (see `blank_to_none`); nested values (lists, objects) are kept as sent.
+
+    Args:
+        record: One Aeries object.
+        fields: The Aeries fields to keep; default all.
+        date_fields: Aeries fields holding dates.
+        drop: Aeries fields to leave out.
+        blanked: When given, the snake_case names of the text fields that were blank are added
+            to it, so the caller can declare them as text columns (`text_column_hints`).
 
     Raises:
         RejectedRecord: When a date field holds something that is not a date.
@@ -215,10 +250,15 @@ def snake_record(
     for key, value in record.items():
         if key in dropped or (wanted is not None and key not in wanted):
             continue
+        name = snake_case(key)
         if key in dates:
             try:
                 value = parse_aeries_date(value)
             except ValueError as exc:
                 raise RejectedRecord(f"{key} is not a date: {exc}") from None
-        row[snake_case(key)] = value
+        elif is_blank(value):
+            value = None
+            if blanked is not None:
+                blanked.add(name)
+        row[name] = value
     return row

@@ -405,7 +405,7 @@ STUDENT_RECORD = {
             None, ("Birthdate",), ("HomePhone", "LastName", "FirstName"),
             {"student_id": 90000001, "school_code": 901, "student_number": 42, "grade": 10,
              "birthdate": D(2009, 3, 2), "school_enter_date": "2024-08-15T00:00:00", "school_leave_date": None,
-             "district_enter_date": "0001-01-01T00:00:00", "inactive_status_code": ""},
+             "district_enter_date": "0001-01-01T00:00:00", "inactive_status_code": None},  # blank text is NULL
             id="no-allow-list-keeps-all-but-dropped",
         ),
         pytest.param(("StudentID",), ("Birthdate",), ("StudentID",), {}, id="drop-beats-allow-list"),
