@@ -1,0 +1,45 @@
+"""Tables that exist from the first sync on, even while they have no rows.
+
+dlt creates a table when its first row is loaded, so `rejects` did not exist until the first
+reject and a dashboard querying it failed (likewise `attendance_records`, `sync_batches` and
+`data_through` on a first sync with nothing to read). dlt's own way to create a table without
+rows is to yield `dlt.mark.materialize_table_schema()` (an empty `MaterializedEmptyList`) with the
+table's hints: dlt 1.31 then writes an empty items file for the table (`Extract` collects
+`tables_with_empty`), and the load step creates the table with every column the hints declare
+with a type. A plain empty list does not do this (dlt drops it), and columns declared without a
+type are not created, which is why these tables' hints declare every column with its type.
+"""
+
+from typing import Any, Callable, Iterator, Sequence
+
+import dlt
+from dlt.extract.resource import DltResource
+
+from aeries_source.attendance import attendance_hints
+from aeries_source.data_through import data_through_hints
+from aeries_source.side_tables import reject_hints
+from aeries_source.tracking import sync_batch_hints
+
+RESOURCE_NAME = "declared_tables"
+
+# The tables other resources write only when there is something to write; `schools`,
+# `calendar_days`, `absence_codes`, `students` and `enrollment` get rows on every first sync, and
+# `sync_runs` is written by every sync of pipelines/attendance.py.
+DECLARED_TABLES: Sequence[Callable[[], Any]] = (reject_hints, sync_batch_hints, attendance_hints, data_through_hints)
+
+
+def declared_tables_resource() -> DltResource:
+    """The `declared_tables` resource: creates the declared tables the destination does not have yet."""
+    # Built from a generator object, not a decorated function: it takes nothing from config (see
+    # attendance.attendance_resource).
+    return dlt.resource(_materialize(), name=RESOURCE_NAME)
+
+
+def _materialize() -> Iterator[Any]:
+    # A table already in the schema exists in the destination (or is in a package still to be
+    # loaded); skipping it spares every later sync an empty load job per table.
+    known = dlt.current.source_schema().tables
+    for make_hints in DECLARED_TABLES:
+        hints = make_hints()
+        if hints["table_name"] not in known:
+            yield dlt.mark.with_hints(dlt.mark.materialize_table_schema(), hints, create_table_variant=True)
