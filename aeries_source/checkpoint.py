@@ -46,5 +46,14 @@ def school_open_from(resource_states: Dict[str, Any], school_code: int) -> Optio
 
 def school_failed_windows(resource_states: Dict[str, Any], school_code: int) -> List[Tuple[date, date]]:
     """Return the chunks of a school that an earlier sync could not read (to retry)."""
-    failed = resource_states.get(attendance_resource_name(school_code), {}).get("failed_windows", [])
-    return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in failed]
+    return _windows(resource_states, school_code, "failed_windows")
+
+
+def school_skipped_windows(resource_states: Dict[str, Any], school_code: int) -> List[Tuple[date, date]]:
+    """Return the chunks of a school that an earlier sync skipped with `--resume-from-batch` (to read)."""
+    return _windows(resource_states, school_code, "skipped_windows")
+
+
+def _windows(resource_states: Dict[str, Any], school_code: int, key: str) -> List[Tuple[date, date]]:
+    stored = resource_states.get(attendance_resource_name(school_code), {}).get(key, [])
+    return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in stored]

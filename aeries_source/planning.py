@@ -6,10 +6,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from aeries_source.calendar_index import CalendarIndex
 from aeries_source.chunking import date_chunks
+from aeries_source.errors import AeriesConfigError
 
 FULL = "full"
 DELTA = "delta"
 EXPLICIT = "explicit"
+
+RETRY_REASON = "retry of a chunk an earlier sync could not read"
+SKIPPED_REASON = "batch an earlier sync skipped with --resume-from-batch"
 
 
 @dataclass(frozen=True)
@@ -71,16 +75,60 @@ def number_units(windows: Sequence[SchoolWindow], chunk_days: int) -> List[WorkU
 
 
 def _with_retries(
-    windows: List[SchoolWindow], retry_windows: Dict[int, List[Tuple[date, date]]]
+    windows: List[SchoolWindow], retry_windows: Dict[int, List[Tuple[date, date]]], reason: str = RETRY_REASON
 ) -> List[SchoolWindow]:
-    """Add the chunks an earlier sync failed to read, unless a planned window already covers them."""
+    """Add chunks an earlier sync did not read, unless a window of `windows` already covers them.
+
+    Called once for failed chunks and once more for skipped ones: a chunk that is both (it failed,
+    and the retry was then skipped) is planned once.
+    """
     result = list(windows)
-    for sc, failed in retry_windows.items():
-        mains = [w for w in windows if w.school_code == sc]
-        for start, end in sorted(failed):
-            if not any(w.start <= start and end <= w.end for w in mains):
-                result.append(SchoolWindow(sc, start, end, "retry of a chunk an earlier sync could not read"))
+    for sc, missing in retry_windows.items():
+        planned = [w for w in windows if w.school_code == sc]
+        for start, end in sorted(set(missing)):
+            if not any(w.start <= start and end <= w.end for w in planned):
+                result.append(SchoolWindow(sc, start, end, reason))
     return result
+
+
+def _with_unread(
+    windows: List[SchoolWindow],
+    failed: Dict[int, List[Tuple[date, date]]],
+    skipped: Dict[int, List[Tuple[date, date]]],
+) -> List[SchoolWindow]:
+    """Add the chunks earlier syncs failed to read or skipped with `--resume-from-batch`."""
+    return _with_retries(_with_retries(windows, failed), skipped, SKIPPED_REASON)
+
+
+def check_resume_from_batch(plan: SyncPlan, resume_from_batch: int) -> None:
+    """Refuse a `--resume-from-batch` number beyond the plan: it would skip every batch.
+
+    0 and 1 skip nothing, so they are accepted even for a plan without batches.
+
+    Raises:
+        AeriesConfigError: With one line naming the plan's batch count.
+    """
+    count = len(plan.units)
+    if resume_from_batch <= max(count, 1):
+        return
+    raise AeriesConfigError(
+        f"--resume-from-batch {resume_from_batch} is beyond the plan, which has {count} batch(es) "
+        "(--dry-run lists them)"
+    )
+
+
+def batch_ranges(batches: Sequence[int]) -> str:
+    """Write batch numbers compactly: [1, 2, 3, 7, 9, 10] -> "1-3, 7, 9-10"."""
+    parts: List[str] = []
+    ordered = sorted(set(batches))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ", ".join(parts)
 
 
 def delta_start(
@@ -127,20 +175,25 @@ def build_plan(
     explicit_end: Optional[date] = None,
     retry_windows: Optional[Dict[int, List[Tuple[date, date]]]] = None,
     open_at_last_sync: Optional[Dict[int, Optional[date]]] = None,
+    skipped_windows: Optional[Dict[int, List[Tuple[date, date]]]] = None,
 ) -> SyncPlan:
     """Decide each school's window and number the batches.
 
     With explicit dates every school reads exactly that range. Otherwise a school without a
     cursor gets a full load from `year_start` up to today (by the server's clock) or the year's
     end, whichever is first, and a school with a cursor gets a delta window (see `delta_start`).
-    Chunks that an earlier sync failed to read (`retry_windows`) are always added.
+    Chunks that an earlier sync failed to read (`retry_windows`) or skipped with
+    `--resume-from-batch` (`skipped_windows`) are always added: neither was read, and a school's
+    cursor says nothing about them (skipped batches are the earliest of their school).
     """
     retries = {sc: w for sc, w in (retry_windows or {}).items() if sc in set(school_codes)}
+    skipped = {sc: w for sc, w in (skipped_windows or {}).items() if sc in set(school_codes)}
     windows: List[SchoolWindow] = []
     if explicit_start is not None or explicit_end is not None:
         start = explicit_start or year_start
         end = explicit_end or min(year_end, today)
-        windows = _with_retries([SchoolWindow(sc, start, end, "requested range") for sc in school_codes], retries)
+        windows = _with_unread([SchoolWindow(sc, start, end, "requested range") for sc in school_codes],
+                               retries, skipped)
         return SyncPlan(EXPLICIT, windows, number_units(windows, chunk_days),
                         first_load_schools=[sc for sc in school_codes if last_synced.get(sc) is None])
 
@@ -154,6 +207,6 @@ def build_plan(
         start, reason = delta_start(calendars[sc], cursor, lookback_days, year_start,
                                     (open_at_last_sync or {}).get(sc))
         windows.append(SchoolWindow(sc, start, stop, reason))
-    windows = _with_retries(windows, retries)
+    windows = _with_unread(windows, retries, skipped)
     return SyncPlan(mode, windows, number_units(windows, chunk_days),
                     first_load_schools=[sc for sc in school_codes if last_synced.get(sc) is None])

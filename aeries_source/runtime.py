@@ -68,7 +68,8 @@ class SyncRuntime:
         client: The Aeries client (its cache holds calendars and absence codes for the sync).
         plan: The plan every resource follows.
         run_id: The sync's operation id, stamped on every attendance row.
-        resume_from_batch: Batches numbered below this are skipped.
+        resume_from_batch: Batches numbered below this are skipped (`--resume-from-batch`); those
+            not already read are remembered for the next sync (see `mark_skipped`).
         budget: Batches per pipeline run (the checkpoint interval); None means no limit.
         on_unit_done: Called after each batch is extracted (progress reporting).
         run_row: Builds this sync's `sync_runs` row; when set, each pipeline run writes it.
@@ -88,6 +89,7 @@ class SyncRuntime:
     pseudonymizer: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(None))
     done: Set[int] = field(default_factory=set)
     failed: Dict[int, str] = field(default_factory=dict)
+    skipped: Set[int] = field(default_factory=set)
     _breakers: Dict[int, CircuitBreaker] = field(default_factory=dict)
     rows: Dict[str, int] = field(default_factory=dict)
     rejects: int = 0
@@ -148,6 +150,20 @@ class SyncRuntime:
         """Record a batch that could not be read in this sync (the next sync retries it)."""
         with self._lock:
             self.failed[unit.batch] = error_class
+
+    def mark_skipped(self, unit: WorkUnit) -> None:
+        """Record a batch that `--resume-from-batch` skipped and no earlier sync had read.
+
+        Its school's resource state remembers it (`skipped_windows`) and the next sync reads it.
+        """
+        with self._lock:
+            self.skipped.add(unit.batch)
+
+    @property
+    def skipped_batches(self) -> List[int]:
+        """Batches skipped by `--resume-from-batch` that are not in the destination yet."""
+        with self._lock:
+            return sorted(self.skipped)
 
     def breaker(self, school_code: int) -> CircuitBreaker:
         """Return the school's circuit breaker (one per school for the whole sync)."""
