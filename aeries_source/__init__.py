@@ -18,8 +18,10 @@ from aeries_source.checkpoint import (
     school_cursor,
     school_failed_windows,
     school_open_from,
+    school_skipped_windows,
 )
 from aeries_source.client import AeriesClient, RetryPolicy
+from aeries_source.declared_tables import declared_tables_resource
 from aeries_source.errors import AeriesConfigError
 from aeries_source.planning import SyncPlan, build_plan
 from aeries_source.pseudonym import Pseudonymizer
@@ -111,8 +113,10 @@ def aeries(
             budget across runs; other jobs leave it out and the source plans for itself.
 
     Returns:
-        The resources `schools`, `calendar_days`, `absence_codes`, `students`, `enrollment` and one
-        `attendance_<school>` per school, all writing with merge.
+        The resources `schools`, `calendar_days`, `absence_codes`, `students`, `enrollment`, one
+        `attendance_<school>` per school (which also write `rejects`, `sync_batches` and
+        `data_through`), all writing with merge, and `declared_tables`, which creates those side
+        tables before their first row.
     """
     runtime = sync_runtime
     if runtime is None:
@@ -137,6 +141,7 @@ def aeries(
         enrollment_resource(runtime, codes, database_year),
     ]
     resources += [attendance_resource(runtime, sc, batch_size) for sc in codes]
+    resources.append(declared_tables_resource())
     if runtime.run_row is not None:
         resources.append(sync_runs_resource(runtime.run_row()))
     return resources
@@ -196,7 +201,7 @@ def plan_sync(
     """Ask the server for its schools, calendars and clock and decide what the sync reads.
 
     Args:
-        resource_states: The `aeries` source's per-resource state (cursors, failed chunks);
+        resource_states: The `aeries` source's per-resource state (cursors, failed and skipped chunks);
             default: the active pipeline's.
 
     Raises:
@@ -212,9 +217,10 @@ def plan_sync(
     cursors = {sc: school_cursor(states, sc) for sc in codes}
     failed = {sc: school_failed_windows(states, sc) for sc in codes}
     open_from = {sc: school_open_from(states, sc) for sc in codes}
+    skipped = {sc: school_skipped_windows(states, sc) for sc in codes}
     plan = build_plan(
         codes, calendars, cursors, year_start, year_end, today, chunk_days, lookback_days, start, end,
-        failed, open_from,
+        failed, open_from, skipped,
     )
     plan.server_now = server_now
     return plan

@@ -13,6 +13,7 @@ from aeries_source import settings
 from aeries_source.calendar_index import CalendarIndex
 from aeries_source.checkpoint import attendance_resource_name
 from aeries_source.client import AeriesClient
+from aeries_source.data_through import data_through_items
 from aeries_source.errors import AeriesRequestError
 from aeries_source.planning import WorkUnit
 from aeries_source.rejects import reject_row
@@ -37,6 +38,14 @@ ATTENDANCE_COLUMNS: Dict[str, Any] = {
     "student_id": {"data_type": "bigint", "nullable": False},
     "attendance_date": {"data_type": "date", "nullable": False},
     "correction_deadline": {"data_type": "date"},
+    # The columns every student-day row has (period columns come with the periods a school uses),
+    # declared so the table can exist before any attendance is read (see `declared_tables`).
+    "all_day_code": {"data_type": "text"},
+    "all_day_status": {"data_type": "text"},
+    "is_full_day_absent": {"data_type": "bool"},
+    "is_present": {"data_type": "bool"},
+    "tardy_count": {"data_type": "bigint"},
+    "can_be_corrected": {"data_type": "bool"},
     "sync_chunk_start": {"data_type": "date"},
     "sync_chunk_end": {"data_type": "date"},
     "sync_batch": {"data_type": "bigint"},
@@ -87,18 +96,19 @@ def attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int)
 
     cursor = dlt.sources.incremental[date](
         "attendance_date", initial_value=initial, lag=3660, primary_key=(),
-        # rejects and sync_batches rows ride along in this resource without a cursor field
+        # rejects, sync_batches and data_through rows ride along in this resource without a cursor field
         on_cursor_value_missing="include",
     )
 
     def items() -> Iterator[TDataItems]:
         yield from _read_school(runtime, name, school_code, units, plan_key, batch_size)
+        yield from data_through_items(runtime, name, school_code, units)
         runtime.resource_finished()
 
     # Built from a generator object, not a decorated function: dlt resolves configuration for
     # every call of a decorated resource function (a few ms each in the profile, 10 resources
     # per checkpoint run), and these resources take nothing from config. Every item names its table
-    # through hints (attendance_records, rejects, sync_batches): a resource-level column hint
+    # through hints (attendance_records, rejects, sync_batches, data_through): a resource-level column hint
     # would leak into the side tables as columns of their own.
     return dlt.resource(items(), name=name, write_disposition="merge", parallelized=True, incremental=cursor)
 
@@ -112,12 +122,14 @@ def _read_school(
     state = dlt.current.resource_state(name)
     progress = _progress_for(state, plan_key, units)
     failed = {tuple(w) for w in state.get("failed_windows", [])}
+    read_before = _read_by_plan(state, plan_key)
     ctx = _school_context(runtime.client, school_code)
     breaker = runtime.breaker(school_code)
     for unit in units:
-        if runtime.is_skipped(unit):
-            continue
         window = (unit.start.isoformat(), unit.end.isoformat())
+        if runtime.is_skipped(unit):
+            _skip(runtime, state, unit, window, progress, read_before)
+            continue
         if window[0] in progress:
             runtime.mark_done(unit)
             continue
@@ -153,6 +165,7 @@ def _read_school(
         failed.discard(window)
         state["progress"] = {"key": plan_key, "done": sorted(progress)}
         state["failed_windows"] = sorted(failed)
+        _forget_read_skips(state, units, progress)
         state["has_read"] = True
         if rejected:
             runtime.count_rejects(len(rejected))
@@ -162,8 +175,9 @@ def _read_school(
         records = sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
         yield _batch_record(runtime, unit, "done", rows=records, requests=requests_made, seconds=seconds)
         runtime.mark_done(unit, records, extracted=True)
-    if all(u.start.isoformat() in progress for u in units if not runtime.is_skipped(u)):
-        # The whole plan was read: from here on, months still open now may change before they
+    if all(u.start.isoformat() in progress for u in units):
+        # The whole plan was read (a batch skipped by --resume-from-batch counts only if an earlier
+        # sync of this plan read it): from here on, months still open now may change before they
         # lock, so the next delta sync starts no later than today's first unlocked day.
         open_from = ctx.calendar.first_unlocked_day()
         state["open_from"] = open_from.isoformat() if open_from else None
@@ -172,6 +186,63 @@ def _read_school(
 def _batch_record(runtime: SyncRuntime, unit: WorkUnit, status: str, **fields: Any) -> Any:
     row = batch_row(runtime.run_id, unit, status, **fields)
     return dlt.mark.with_hints([row], sync_batch_hints(), create_table_variant=True)
+
+
+def _read_by_plan(state: Dict[str, Any], plan_key: str) -> Set[str]:
+    """Return the chunk starts that syncs of this same plan committed, whether the plan finished or not.
+
+    Unlike `_progress_for`, a finished plan counts too: this tells whether a batch skipped by
+    `--resume-from-batch` is already in the destination.
+    """
+    progress = state.get("progress") or {}
+    return set(progress.get("done", [])) if progress.get("key") == plan_key else set()
+
+
+def _skip(
+    runtime: SyncRuntime, state: Dict[str, Any], unit: WorkUnit, window: Tuple[str, str], progress: Set[str],
+    read_before: Set[str],
+) -> None:
+    """Account for a batch that `--resume-from-batch` excludes, so that skipping never leaves a hole.
+
+    A batch that an earlier sync of the same plan (the school's same windows) committed is in the
+    destination: the usual case of resuming after a crash with the numbers `--dry-run` shows. It
+    counts as done and as part of this plan's progress, although its rows are only as fresh as that
+    sync. Any other batch has not been read: its window is remembered in the school's
+    `skipped_windows`, which the next sync's plan adds (`planning.build_plan`), and it is reported
+    as skipped. Re-reading replaces a window, so remembering too much costs requests, never data.
+    """
+    if window[0] in read_before:
+        progress.add(window[0])
+        runtime.mark_done(unit)
+        return
+    skipped = {tuple(w) for w in state.get("skipped_windows", [])}
+    state["skipped_windows"] = sorted(skipped | {window})
+    runtime.mark_skipped(unit)
+
+
+def _forget_read_skips(state: Dict[str, Any], units: Sequence[WorkUnit], progress: Set[str]) -> None:
+    """Drop the remembered skipped windows that batches of this plan have now read in full.
+
+    Compared by coverage, not equality: a later plan may cut a remembered window into other chunks
+    (another `chunk_days`, or a main window that spans it).
+    """
+    if not state.get("skipped_windows"):
+        return
+    read = sorted((u.start, u.end) for u in units if u.start.isoformat() in progress)
+    state["skipped_windows"] = [
+        w for w in state["skipped_windows"]
+        if not _covered(date.fromisoformat(w[0]), date.fromisoformat(w[1]), read)
+    ]
+
+
+def _covered(start: date, end: date, spans: Sequence[Tuple[date, date]]) -> bool:
+    """Tell whether the date spans (sorted by start) cover every day of start..end."""
+    day = start
+    for span_start, span_end in spans:
+        if span_start > day:
+            break
+        day = max(day, span_end + timedelta(days=1))
+    return day > end
 
 
 def _progress_for(state: Dict[str, Any], plan_key: str, units: Sequence[WorkUnit]) -> set:

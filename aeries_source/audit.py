@@ -11,7 +11,22 @@ import os
 import socket
 import threading
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Dict, Optional
+
+from aeries_source.client import EndpointRead
+
+# The table each endpoint's rows go to (None: read to plan the sync, not loaded).
+ENDPOINT_TABLES: Dict[str, Optional[str]] = {
+    "systeminfo": None,
+    "schools": "schools",
+    "calendar": "calendar_days",
+    "absence_codes": "absence_codes",
+    "students": "students",
+    "student": "students",
+    "enrollment": "enrollment",
+    "data_changes": None,
+    "attendance": "attendance_records",
+}
 
 
 class AuditTrail:
@@ -35,6 +50,13 @@ class AuditTrail:
         line = json.dumps(entry, default=str, sort_keys=True)
         with self._lock, open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+
+
+def record_read(audit: AuditTrail, read: EndpointRead) -> None:
+    """Record one successful Aeries request: endpoint, school, query window, rows and destination table."""
+    window = {k: v for k, v in read.query.items() if k in ("StartDate", "EndDate", "StartingRecord", "EndingRecord")}
+    audit.record("endpoint_read", endpoint=read.endpoint, school_code=read.school_code, rows=read.rows,
+                 destination_table=ENDPOINT_TABLES.get(read.endpoint), **window)
 
 
 def actor() -> str:

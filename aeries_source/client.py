@@ -5,7 +5,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 from urllib.parse import urlsplit
 
 import orjson
@@ -98,6 +98,20 @@ class _RetryingClient(Client):
         return session
 
 
+@dataclass(frozen=True)
+class EndpointRead:
+    """One successful request: which endpoint, for which school, with which query, how many rows.
+
+    Never a path (student routes carry student ids), only the endpoint's name and its query
+    (date windows, record ranges).
+    """
+
+    endpoint: str
+    school_code: Optional[int]
+    query: Dict[str, Any]
+    rows: int
+
+
 class AeriesClient:
     """Talks to one district's Aeries v5 API.
 
@@ -128,6 +142,8 @@ class AeriesClient:
         self._cache: Dict[Any, Any] = {}
         self._cache_lock = threading.Lock()
         self._key_locks: Dict[Any, threading.Lock] = {}
+        # Told of every successful read (endpoint, school, query without secrets, rows): the audit trail.
+        self.on_read: Optional[Callable[[EndpointRead], None]] = None
 
     def __repr__(self) -> str:
         # Never show the certificate.
@@ -217,7 +233,11 @@ class AeriesClient:
             )
         except requests.exceptions.RequestException as exc:
             raise self._error_from_exception(exc, what) from None
-        return self._json_or_raise(response, what, not_found_is_empty)
+        body = self._json_or_raise(response, what, not_found_is_empty)
+        if self.on_read is not None:
+            rows = len(body) if isinstance(body, list) else 1
+            self.on_read(EndpointRead(endpoint, school_code, dict(params or {}), rows))
+        return body
 
     def _error_from_exception(self, exc: BaseException, what: str) -> errors.AeriesError:
         error_class = errors.classify_exception(exc)

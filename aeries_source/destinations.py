@@ -4,10 +4,14 @@ import copy
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 import dlt
+from dlt.common.configuration import configspec
 from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.destination.reference import DestinationReference
 from dlt.common.schema.typing import TTableSchema
+from dlt.common.typing import TSecretStrValue
+from dlt.common.utils import digest128
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
+from dlt.destinations.impl.postgres.configuration import PostgresClientConfiguration, PostgresCredentials
 from dlt.destinations.impl.postgres.postgres import PostgresClient
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 
@@ -91,8 +95,50 @@ class DuckDb(_CapabilitiesOnce, dlt.destinations.duckdb):
         return _DuckDbClient
 
 
+@configspec(init=False)
+class LocalPostgresCredentials(PostgresCredentials):
+    """Postgres credentials that also accept a URL without a password or with a socket host.
+
+    `postgresql://postgres:@/postgres?host=/var/run/postgresql` (what pgserver and many local
+    setups hand out) is a valid libpq URL: peer or trust authentication needs no password, and the
+    host may be a socket folder given as the `host` query parameter. dlt's own spec requires both.
+    """
+
+    password: Optional[TSecretStrValue] = None  # type: ignore[assignment]
+    host: Optional[str] = None  # type: ignore[assignment]
+
+
+@configspec
+class LocalPostgresClientConfiguration(PostgresClientConfiguration):
+    """dlt's Postgres configuration with `LocalPostgresCredentials`."""
+
+    credentials: LocalPostgresCredentials = None  # type: ignore[assignment]
+
+    def _socket_host(self) -> str:
+        query = (self.credentials.query or {}) if self.credentials else {}
+        return str(query.get("host") or "")
+
+    def fingerprint(self) -> str:
+        """Fingerprint of the host, or of the socket folder when the host is in the query."""
+        if self.credentials and not self.credentials.host and self._socket_host():
+            return digest128(self._socket_host())
+        return super().fingerprint()
+
+    def data_location(self) -> str:
+        """`host:port/database`, with the socket folder standing in for a missing host."""
+        if self.credentials and not self.credentials.host and self._socket_host():
+            port = self.credentials.port or self.DEFAULT_PORT
+            return f"{self._socket_host()}:{port}/{self.credentials.database}"
+        return super().data_location()
+
+
 class Postgres(_CapabilitiesOnce, dlt.destinations.postgres):
-    """`dlt.destinations.postgres` with capabilities computed once and merges on the merge key."""
+    """`dlt.destinations.postgres` with capabilities computed once and merges on the merge key.
+
+    Its credentials may omit the password and name a socket folder as host (`LocalPostgresCredentials`).
+    """
+
+    spec = LocalPostgresClientConfiguration  # type: ignore[assignment]
 
     @property
     def client_class(self) -> Type[PostgresClient]:

@@ -1,6 +1,7 @@
 """Runs one sync: validates, plans, extracts in checkpointed pipeline runs and summarises."""
 
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -14,12 +15,22 @@ import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from aeries_source import aeries, attendance_resource_name, check_school_codes, plan_sync, settings
-from aeries_source.audit import AuditTrail, actor
+from aeries_source.audit import AuditTrail, actor, record_read
 from aeries_source.changes import ChangeCounts, diff, snapshot, window_filter
-from aeries_source.client import AeriesClient, RetryPolicy
+from aeries_source.client import AeriesClient, EndpointRead, RetryPolicy
 from aeries_source.destinations import DuckDb, Postgres
 from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
-from aeries_source.planning import DELTA, SyncPlan, WorkUnit
+from aeries_source.failure_causes import (
+    EXIT_BAD_INPUT,  # noqa: F401  (re-exported: pipelines/attendance.py imports it from here)
+    EXIT_CRITICAL,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    classify_failure,
+    find_cause,
+    one_line,
+    root_cause,
+)
+from aeries_source.planning import DELTA, SchoolWindow, SyncPlan, WorkUnit, batch_ranges, check_resume_from_batch
 from aeries_source.prefetch import AttendancePrefetcher
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.runtime import SyncRuntime, UnitBudget
@@ -27,20 +38,10 @@ from aeries_source.tracking import safe_config, sync_runs_resource
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-EXIT_PARTIAL = 3
-EXIT_CRITICAL = 4
 
-# Composite indexes created on Postgres after the first load (dlt creates none for primary keys).
-TABLE_INDEXES: Dict[str, Sequence[Sequence[str]]] = {
-    "attendance_records": (("school_code", "student_id", "attendance_date"), ("school_code", "attendance_date")),
-    "students": (("student_id", "school_code"),),
-    "enrollment": (("student_id", "school_code", "academic_year", "enter_date"),),
-    "calendar_days": (("school_code", "calendar_date"),),
-    "absence_codes": (("school_code", "absence_code"),),
-    "schools": (("school_code",),),
-    "rejects": (("reject_id",),),
+# Indexes besides the primary keys: the merge of `attendance_records` deletes by its merge key.
+SECONDARY_INDEXES: Dict[str, Sequence[Sequence[str]]] = {
+    "attendance_records": (("school_code", "attendance_date"),),
 }
 
 
@@ -92,6 +93,7 @@ class SyncResult:
     retries: int = 0
     errors: Dict[str, int] = field(default_factory=dict)
     failed_batches: Dict[int, str] = field(default_factory=dict)
+    skipped_batches: List[int] = field(default_factory=list)
     skipped_schools: List[int] = field(default_factory=list)
     rejects: int = 0
     pipeline_runs: int = 0
@@ -136,6 +138,14 @@ def validate_options(options: SyncOptions) -> None:
         raise AeriesConfigError("destination must be duckdb or postgres")
     if not options.dataset_name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", options.dataset_name):
         raise AeriesConfigError("dataset name must be letters, digits and underscores, not starting with a digit")
+    catalog = Path(duckdb_file(options)).stem
+    if options.destination == "duckdb" and catalog.lower() == options.dataset_name.lower():
+        # DuckDB names the database after its file; a schema of the same name makes every
+        # reference ambiguous and dlt's first load fails part-way.
+        raise AeriesConfigError(
+            f"the DuckDB file {catalog}.duckdb and the dataset {options.dataset_name!r} have the same name, "
+            "which DuckDB cannot tell apart: choose another --dataset-name or --duckdb-path"
+        )
     if options.breaker_threshold < 1:
         raise AeriesConfigError("breaker_threshold must be at least 1 failed request")
     retry = options.retry
@@ -216,29 +226,47 @@ def _resource_states(pipeline: dlt.Pipeline) -> Dict[str, Any]:
     return dict(pipeline.state.get("sources", {}).get("aeries", {}).get("resources", {}))
 
 
-def _create_indexes(pipeline: dlt.Pipeline) -> None:
+def _create_keys(pipeline: dlt.Pipeline) -> None:
+    """Give each Postgres table its primary key as a real constraint, plus `SECONDARY_INDEXES`.
+
+    dlt declares primary keys in its schema only (it creates no constraint). Its merge
+    deduplicates the staged rows on the key and deletes the matching rows before inserting, so a
+    PRIMARY KEY constraint never rejects a merge; it guards against anything else writing
+    duplicates and serves the merge's lookups. A table that already holds duplicates (written
+    before this rule) keeps a plain index instead, and a warning says so.
+    """
+    schema = pipeline.default_schema
     with pipeline.sql_client() as client:
-        for table, indexes in TABLE_INDEXES.items():
-            if table not in pipeline.default_schema.tables:
-                continue
-            qualified = client.make_qualified_table_name(table)
-            for n, columns in enumerate(indexes):
-                name = f"{table}_key_{n}_idx"
+        for table in schema.data_tables():
+            name = table["name"]
+            key = [c["name"] for c in table["columns"].values() if c.get("primary_key")]
+            qualified = client.make_qualified_table_name(name)
+            if key and not _has_primary_key(client, name):
+                cols = ", ".join(client.escape_column_name(c) for c in key)
+                try:
+                    client.execute_sql(f"ALTER TABLE {qualified} ADD PRIMARY KEY ({cols})")
+                except Exception as exc:  # duplicates from an older version: keep an index, say so
+                    logger.warning("table %s keeps no primary key constraint (%s); indexing its key instead",
+                                   name, type(exc).__name__)
+                    client.execute_sql(f"CREATE INDEX IF NOT EXISTS {name}_key_idx ON {qualified} ({cols})")
+            for n, columns in enumerate(SECONDARY_INDEXES.get(name, ())):
                 cols = ", ".join(client.escape_column_name(c) for c in columns)
-                client.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {qualified} ({cols})")
+                client.execute_sql(f"CREATE INDEX IF NOT EXISTS {name}_idx_{n} ON {qualified} ({cols})")
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    """Find the AeriesError (or other root cause) inside dlt's step-failure wrappers."""
-    seen = exc
-    for _ in range(10):
-        if isinstance(seen, AeriesError):
-            return seen
-        nxt = getattr(seen, "exception", None) or seen.__cause__ or seen.__context__
-        if nxt is None or nxt is seen:
-            break
-        seen = nxt
-    return seen if isinstance(seen, AeriesError) else exc
+def _has_primary_key(client: Any, table: str) -> bool:
+    rows = client.execute_sql(
+        "SELECT 1 FROM information_schema.table_constraints WHERE table_schema = %s AND table_name = %s "
+        "AND constraint_type = 'PRIMARY KEY'", client.dataset_name, table,
+    )
+    return bool(rows)
+
+
+def describe_window(window: SchoolWindow) -> str:
+    """Say what a sync reads of one school: its date range and why, or that it is up to date."""
+    if window.end < window.start:
+        return f"up to date (attendance read through {window.end})"
+    return f"{window.start}..{window.end} ({window.reason})"
 
 
 def describe_plan(plan: SyncPlan, batch_size: int) -> List[str]:
@@ -247,11 +275,10 @@ def describe_plan(plan: SyncPlan, batch_size: int) -> List[str]:
     for sc in plan.school_codes:
         for window in plan.windows_for(sc):
             units = [u for u in plan.units_for(sc) if window.start <= u.start <= window.end]
-            first, last = (units[0].batch, units[-1].batch) if units else (0, 0)
-            lines.append(
-                f"  school {sc}: {window.start}..{window.end} ({window.reason}), "
-                f"batches {first}-{last}"
-            )
+            if not units:
+                lines.append(f"  school {sc}: {describe_window(window)}")
+                continue
+            lines.append(f"  school {sc}: {describe_window(window)}, batches {units[0].batch}-{units[-1].batch}")
     for unit in plan.units:
         lines.append(f"    batch {unit.batch}: school {unit.school_code} {unit.start}..{unit.end}")
     small = 3 + 4 * len(plan.school_codes)  # systeminfo, schools; per school calendar, codes, students, enrollment
@@ -277,9 +304,35 @@ def _sync_connection(options: SyncOptions) -> Iterator[Any]:
     import duckdb
 
     path = Path(duckdb_file(options))
+    created = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.closing(duckdb.connect(str(path))) as connection:
-        yield connection
+    try:
+        with contextlib.closing(duckdb.connect(str(path))) as connection:
+            yield connection
+    finally:
+        if created:
+            _remove_if_empty(path)
+
+
+def _remove_if_empty(path: Path) -> None:
+    """Delete a DuckDB file that this sync created and left without any table.
+
+    Opening the connection creates the file before planning, so a sync refused after planning
+    (a `--resume-from-batch` beyond the plan) or stopped before its first load would otherwise
+    leave an empty database behind: bad input must write nothing.
+    """
+    import duckdb
+
+    if not path.exists():
+        return
+    try:
+        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as connection:
+            tables = connection.execute("SELECT COUNT(*) FROM information_schema.tables").fetchone()
+        if tables is not None and tables[0] == 0:
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".wal").unlink(missing_ok=True)
+    except (duckdb.Error, OSError) as exc:  # tidying up must never turn a result into a traceback
+        logger.debug("could not check or remove the empty DuckDB file %s: %s", path, exc)
 
 
 def run_sync(
@@ -308,14 +361,21 @@ def _run_sync(
     if options.verify_tls is False:
         logger.warning("TLS certificate verification of the Aeries server is OFF (verify_tls = false): "
                        "traffic with student data can be intercepted; use ca_bundle for an internal CA")
+    client: Optional[AeriesClient] = None
+    early_reads: List[EndpointRead] = []
     try:
         validate_options(options)
         client = AeriesClient(
             options.base_url, options.certificate, options.database_year, options.retry, options.verify_tls
         )
+        client.on_read = early_reads.append  # written to the audit trail once the sync has an id
         check_database_year(client, options.database_year)
         check_school_codes(client, options.school_codes)
         pipeline = make_pipeline(options, stack.enter_context(_sync_connection(options)))
+        if not options.dry_run:  # at the end, failed syncs too: no student data left in dlt's folder or staging
+            from aeries_source.leftovers import leftovers_removed
+
+            stack.enter_context(leftovers_removed(pipeline))
         _finish_pending(pipeline)
         if not options.dry_run:
             pipeline.sync_destination()
@@ -324,15 +384,13 @@ def _run_sync(
             options.lookback_days, options.school_year_start, options.school_year_end,
             _resource_states(pipeline),
         )
-    except AeriesConfigError as exc:
-        return SyncResult(EXIT_BAD_INPUT, "bad_input", str(exc), seconds=time.monotonic() - started)
-    except AeriesCriticalError as exc:
-        return SyncResult(EXIT_CRITICAL, "critical", str(exc), seconds=time.monotonic() - started)
-    except AeriesError as exc:
-        return SyncResult(EXIT_PARTIAL, "failed", str(exc), seconds=time.monotonic() - started)
-    except Exception as exc:  # destination unreachable, bad credentials...: one line, no traceback
-        code, status, message = _classify_unexpected(exc)
-        return SyncResult(code, status, message, seconds=time.monotonic() - started)
+        check_resume_from_batch(plan, options.resume_from_batch)  # before the dry run and any write
+    except Exception as exc:  # bad input, Aeries refusing, destination unreachable...: one line, no traceback
+        code, status, message = _classify_unexpected(exc, options)
+        early = SyncResult(code, status, message, seconds=time.monotonic() - started)
+        if client is not None:  # what was asked before it failed counts (a 401 is a request and an error)
+            _fill_counts(early, client)
+        return early
 
     if on_plan is not None:
         on_plan(plan)
@@ -362,6 +420,9 @@ def _run_sync(
                  destination=options.destination, dataset=options.dataset_name, config=safe_config(options),
                  windows=[{"school_code": w.school_code, "start": w.start, "end": w.end, "reason": w.reason}
                           for w in plan.windows])
+    for read in early_reads:
+        record_read(audit, read)
+    client.on_read = functools.partial(record_read, audit)
     result = SyncResult(EXIT_OK, "done", plan=plan, run_id=runtime.run_id)
     started_at = datetime.now(timezone.utc)
     runtime.run_row = lambda: _run_row(options, runtime, result, started_at, "running", started)
@@ -376,21 +437,25 @@ def _run_sync(
     except AeriesCriticalError as exc:
         result.exit_code, result.status, result.message = EXIT_CRITICAL, "critical", str(exc)
     except PipelineStepFailed as exc:
-        cause = _unwrap(exc)
-        if isinstance(cause, AeriesCriticalError):
-            result.exit_code, result.status, result.message = EXIT_CRITICAL, "critical", str(cause)
-        else:
-            result.exit_code, result.status = EXIT_PARTIAL, "failed"
-            result.message = (f"{exc.step} step failed ({type(cause).__name__}: {_short(cause)}); "
-                              "the next run finishes it")
+        code, status, message = _classify_unexpected(exc, options)
+        if code == EXIT_PARTIAL and find_cause(exc, AeriesError) is None:
+            cause = root_cause(exc)
+            message = (f"{exc.step} step failed ({type(cause).__name__}: {one_line(cause, _secrets(options))}); "
+                       "the next run finishes it")
+        result.exit_code, result.status, result.message = code, status, message
     except Exception as exc:
-        result.exit_code, result.status, result.message = _classify_unexpected(exc)
+        result.exit_code, result.status, result.message = _classify_unexpected(exc, options)
     _fill_result(result, runtime, started)
     if result.exit_code == EXIT_OK and (runtime.failed or runtime.remaining):
         result.exit_code, result.status = EXIT_PARTIAL, "partial"
         result.message = (
             f"{len(runtime.failed)} batch(es) could not be read; the next run picks them up"
         )
+    if result.exit_code == EXIT_OK and runtime.skipped_batches:
+        # Not done: the destination lacks these batches until the next run reads them (exit 3).
+        result.exit_code, result.status = EXIT_PARTIAL, "partial"
+        result.message = (f"batch(es) {batch_ranges(runtime.skipped_batches)} were skipped by "
+                          "--resume-from-batch and not read; the next run reads them")
     _record_final_status(pipeline, options, runtime, result, started_at, started)
     audit.record("sync_finished", status=result.status, exit_code=result.exit_code, rows_per_table=result.rows,
                  requests=result.requests, errors_by_class=result.errors, failed_batches=result.failed_batches,
@@ -423,6 +488,7 @@ def _run_row(
         "errors_by_class": snap["errors"],
         "failed_batches": {str(k): v for k, v in sorted(runtime.failed.items())},
         "skipped_schools": runtime.skipped_schools,
+        "skipped_batches": runtime.skipped_batches,
         "rejects": runtime.rejects,
         "seconds": round(time.monotonic() - started, 3),
     }
@@ -490,27 +556,20 @@ def _record_final_status(
         logger.warning("could not record the sync's final status: %s", type(exc).__name__)
 
 
-def _classify_unexpected(exc: BaseException) -> "tuple[int, str, str]":
+def _classify_unexpected(exc: BaseException, options: SyncOptions) -> "tuple[int, str, str]":
     """Map an unexpected failure (mostly the destination's) to an exit code and one line."""
-    cause = _unwrap(exc)
-    text = f"{type(exc).__name__} {type(cause).__name__} {exc} {cause}".lower()
-    if "configfieldmissingexception" in text or "missing 1 field(s) in configuration" in text:
-        return EXIT_BAD_INPUT, "bad_input", (
-            "no destination credentials configured: set DESTINATION__POSTGRES__CREDENTIALS or "
-            "[destination.postgres.credentials] in .dlt/secrets.toml"
-        )
-    if any(s in text for s in ("could not connect", "connection refused", "operationalerror",
-                               "password authentication failed", "destinationconnectionerror",
-                               "could not translate host name")):
-        return EXIT_CRITICAL, "critical", f"the destination database could not be reached: {_short(cause)}"
-    return EXIT_PARTIAL, "failed", f"{type(cause).__name__}: {_short(cause)}"
+    return classify_failure(exc, _secrets(options))
 
 
-def _short(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = " ".join(lines[:2])
-    # Connection strings in driver errors may carry a password.
-    return re.sub(r"://([^:/@\s]+):[^@\s]+@", r"://\1:***@", text)[:300]
+def _secrets(options: SyncOptions) -> "tuple[str, ...]":
+    """Values no message may show: the certificate, the pseudonym key, the database password."""
+    values = [options.certificate, options.pseudonymize_key or ""]
+    if options.postgres_credentials:
+        from urllib.parse import unquote, urlsplit
+
+        with contextlib.suppress(ValueError):
+            values.append(unquote(urlsplit(options.postgres_credentials).password or ""))
+    return tuple(v for v in values if v)
 
 
 def _run_checkpointed(
@@ -539,7 +598,7 @@ def _run_checkpointed(
         result.pipeline_runs += 1
         _count_rows(pipeline, result)
         if options.destination == "postgres" and not indexed:
-            _create_indexes(pipeline)
+            _create_keys(pipeline)
             indexed = True
         info.raise_on_failed_jobs()
         first = False
@@ -563,14 +622,20 @@ def _count_rows(pipeline: dlt.Pipeline, result: SyncResult) -> None:
                 result.rows[table] = result.rows.get(table, 0) + table_metrics.items_count
 
 
+def _fill_counts(result: SyncResult, client: AeriesClient) -> None:
+    """Copy the client's request, retry and error counts into the result."""
+    snap = client.stats.snapshot()
+    result.requests = int(snap["requests"])  # type: ignore[call-overload]
+    result.retries = int(snap["retries"])  # type: ignore[call-overload]
+    result.errors = dict(snap["errors"])  # type: ignore[call-overload]
+
+
 def _fill_result(result: SyncResult, runtime: SyncRuntime, started: float) -> None:
-    snap = runtime.client.stats.snapshot()
+    _fill_counts(result, runtime.client)
     result.seconds = time.monotonic() - started
     result.attendance_records = runtime.rows.get("attendance_records", 0)
     result.rows["attendance_records"] = result.attendance_records
-    result.requests = int(snap["requests"])
-    result.retries = int(snap["retries"])
-    result.errors = dict(snap["errors"])  # type: ignore[arg-type]
     result.failed_batches = dict(runtime.failed)
     result.skipped_schools = runtime.skipped_schools
+    result.skipped_batches = runtime.skipped_batches
     result.rejects = runtime.rejects

@@ -23,6 +23,7 @@ SYNC_RUNS_HINTS = {
         "errors_by_class": {"data_type": "json"},
         "failed_batches": {"data_type": "json"},
         "skipped_schools": {"data_type": "json"},
+        "skipped_batches": {"data_type": "json"},
         "started_at": {"data_type": "timestamp"},
         "finished_at": {"data_type": "timestamp", "nullable": True},
         "last_completed_batch": {"data_type": "bigint", "nullable": True},
@@ -35,11 +36,19 @@ def sync_batch_hints() -> Any:
     table_name="sync_batches",
     write_disposition="merge",
     primary_key=("operation_id", "batch"),
+    # Every column of `batch_row` is declared, so the table can exist before its first row.
     columns={
+        "operation_id": {"data_type": "text", "nullable": False},
+        "batch": {"data_type": "bigint", "nullable": False},
+        "school_code": {"data_type": "bigint"},
         "chunk_start": {"data_type": "date"},
         "chunk_end": {"data_type": "date"},
-        "finished_at": {"data_type": "timestamp"},
+        "status": {"data_type": "text"},
+        "rows": {"data_type": "bigint"},
+        "requests": {"data_type": "bigint"},
+        "seconds": {"data_type": "double"},
         "error_class": {"data_type": "text", "nullable": True},
+        "finished_at": {"data_type": "timestamp"},
     },
     )
 

@@ -4,25 +4,30 @@ Run `python pipelines/attendance.py --demo` to see it work offline against the s
 """
 
 import argparse
+import json
 import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
 
 import dlt  # noqa: E402
 
 from aeries_source import settings  # noqa: E402
 from aeries_source.client import RetryPolicy  # noqa: E402
 from aeries_source.logging_setup import configure_logging  # noqa: E402
+from aeries_source.planning import batch_ranges  # noqa: E402
 from aeries_source.progress import SyncProgress  # noqa: E402
 from aeries_source.runner import (  # noqa: E402
     EXIT_BAD_INPUT,
+    EXIT_OK,
     SyncOptions,
     SyncResult,
     describe_plan,
+    describe_window,
     run_sync,
 )
 
@@ -75,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, help="attendance records per batch (default 500)")
     p.add_argument("--chunk-days", type=_positive_int, help="days per attendance request (default 30)")
     p.add_argument("--resume-from-batch", type=_non_negative_int, default=0,
-                   help="skip the plan's batches numbered below N (numbers as --dry-run shows them)")
+                   help="skip the plan's batches numbered below N (numbers as --dry-run shows them); "
+                   "skipped batches no earlier sync of the same plan read are read by the next run")
     p.add_argument("--school-code", type=int, action="append", dest="school_codes",
                    help="sync only this school (repeatable); default every active school")
     p.add_argument("--lookback-days", type=_non_negative_int,
@@ -169,37 +175,103 @@ def options_from(args: argparse.Namespace) -> SyncOptions:
     )
 
 
-def print_summary(result: SyncResult) -> None:
-    """Print what the sync did: rows per table, rate, requests, errors, duration."""
-    out = sys.stdout
-    print(f"Aeries sync {result.status} (exit {result.exit_code}) in {result.seconds:.1f} s"
-          + (f", run {result.run_id}" if result.run_id else ""), file=out)
+def summary_lines(result: SyncResult) -> List[str]:
+    """What the sync did, as the lines of the text summary."""
+    lines = [f"Aeries sync {result.status} (exit {result.exit_code}) in {result.seconds:.1f} s"
+             + (f", run {result.run_id}" if result.run_id else "")]
     if result.message:
-        print(f"  {result.message}", file=out)
+        lines.append(f"  {result.message}")
     if result.plan is not None:
         plan = result.plan
-        print(f"  {plan.mode} sync: {len(plan.school_codes)} school(s), {len(plan.units)} batch(es)", file=out)
+        lines.append(f"  {plan.mode} sync: {len(plan.school_codes)} school(s), {len(plan.units)} batch(es)")
         for window in plan.windows:
-            print(f"    school {window.school_code} re-read {window.start}..{window.end} ({window.reason})", file=out)
+            verb = "" if window.end < window.start else "re-read "
+            lines.append(f"    school {window.school_code} {verb}{describe_window(window)}")
     if result.changes:
-        print("  changes (+inserted ~updated -deleted): "
-              + ", ".join(f"{t} {c}" for t, c in sorted(result.changes.items())), file=out)
+        lines.append("  changes (+inserted ~updated -deleted): "
+                     + ", ".join(f"{t} {c}" for t, c in sorted(result.changes.items())))
     if result.rows:
-        print("  rows loaded: " + ", ".join(f"{t} {n}" for t, n in sorted(result.rows.items())), file=out)
-        print(f"  attendance records/s: {result.records_per_second:.0f}", file=out)
-    print(f"  requests: {result.requests} (retries {result.retries}); pipeline runs: {result.pipeline_runs}", file=out)
+        lines.append("  rows loaded: " + ", ".join(f"{t} {n}" for t, n in sorted(result.rows.items())))
+        lines.append(f"  attendance records/s: {result.records_per_second:.0f}")
+    lines.append(f"  requests: {result.requests} (retries {result.retries}); pipeline runs: {result.pipeline_runs}")
     errors = ", ".join(f"{k} {v}" for k, v in sorted(result.errors.items())) or "none"
-    print(f"  errors by class: {errors}", file=out)
+    lines.append(f"  errors by class: {errors}")
     if result.failed_batches:
-        print(f"  failed batches (retried next run): {sorted(result.failed_batches)}", file=out)
+        lines.append(f"  failed batches (retried next run): {sorted(result.failed_batches)}")
+    if result.skipped_batches:
+        lines.append("  batches skipped by --resume-from-batch (read by the next run): "
+                     f"{batch_ranges(result.skipped_batches)}")
     if result.skipped_schools:
-        print(f"  schools skipped by the circuit breaker: {result.skipped_schools}", file=out)
+        lines.append(f"  schools skipped by the circuit breaker: {result.skipped_schools}")
     if result.rejects:
-        print(f"  records rejected (see the rejects table): {result.rejects}", file=out)
+        lines.append(f"  records rejected (see the rejects table): {result.rejects}")
+    return lines
+
+
+def summary_record(result: SyncResult) -> Dict[str, Any]:
+    """What the sync did, as one JSON object (the summary under `--json-logs`)."""
+    plan = result.plan
+    return {
+        "event": "sync_summary",
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "message": result.message,
+        "run_id": result.run_id,
+        "seconds": round(result.seconds, 3),
+        "mode": plan.mode if plan else None,
+        "windows": [
+            {"school_code": w.school_code, "start": str(w.start), "end": str(w.end), "reason": w.reason,
+             "up_to_date": w.end < w.start}
+            for w in (plan.windows if plan else [])
+        ],
+        "rows": dict(sorted(result.rows.items())),
+        "attendance_records_per_s": round(result.records_per_second, 1),
+        "requests": result.requests,
+        "retries": result.retries,
+        "pipeline_runs": result.pipeline_runs,
+        "errors_by_class": dict(sorted(result.errors.items())),
+        "failed_batches": sorted(result.failed_batches),
+        "skipped_batches": result.skipped_batches,
+        "skipped_schools": result.skipped_schools,
+        "rejects": result.rejects,
+        "changes": {t: str(c) for t, c in sorted(result.changes.items())},
+    }
+
+
+def print_summary(result: SyncResult, json_lines: bool = False) -> None:
+    """Print what the sync did on stdout (one JSON line with `json_lines`); a failure's cause also on stderr."""
+    if json_lines:
+        print(json.dumps(summary_record(result), default=str))
+    else:
+        print("\n".join(summary_lines(result)))
+    if result.exit_code != EXIT_OK:
+        cause = result.message or result.status
+        if json_lines:
+            print(json.dumps({"level": "error", "logger": "aeries.command", "message": cause}), file=sys.stderr)
+        else:
+            print(f"error: {cause}", file=sys.stderr)
+
+
+def use_project_settings() -> None:
+    """Read the project's `.dlt/` wherever the command is started from, and keep dlt's telemetry off.
+
+    `DLT_PROJECT_DIR` (dlt's own variable) may point at another folder holding `.dlt/`. A sync
+    talks to Aeries and the database only, so telemetry is off whatever that folder says.
+    """
+    os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_DIR))
+    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+
+
+def settings_line() -> str:
+    """Where the settings come from and whether telemetry is off, as dlt resolves them."""
+    folder = Path(os.environ["DLT_PROJECT_DIR"]) / ".dlt"
+    telemetry = dlt.config.get("runtime.dlthub_telemetry", bool)
+    return f"settings: {folder} (dlt telemetry {'on' if telemetry else 'off'})"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse flags, run the sync (or the demo), print the summary; return the exit code."""
+    use_project_settings()
     args = build_parser().parse_args(argv)
     debug = os.environ.get("ENHANCED_SYNC_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     redactor = configure_logging(debug=debug, json_lines=args.json_logs)
@@ -218,6 +290,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         def on_plan(plan: Any) -> None:
             if options.dry_run:
+                print(settings_line())
                 for line in describe_plan(plan, options.batch_size):
                     print(line)
             else:
@@ -228,7 +301,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if result.status == "bad_input":
             print(f"error: {result.message}", file=sys.stderr)
             return result.exit_code
-        print_summary(result)
+        print_summary(result, json_lines=args.json_logs)
         return result.exit_code
     finally:
         if simulator is not None:

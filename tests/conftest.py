@@ -23,6 +23,21 @@ def _pgserver_url(uri: str) -> str:
     return f"postgresql://postgres:postgres@{quote(socket_dir, safe='')}:5432/postgres"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dlt_data_dir_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """dlt's data folder for everything the tests run, in-process or as subprocesses: never the user's."""
+    folder = tmp_path_factory.mktemp("dlt_data")
+    before = os.environ.get("DLT_DATA_DIR")
+    os.environ["DLT_DATA_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop("DLT_DATA_DIR", None)
+        else:
+            os.environ["DLT_DATA_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Postgres: the one named by DESTINATION__POSTGRES__CREDENTIALS, else a pgserver we start."""

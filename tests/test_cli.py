@@ -16,8 +16,10 @@ def run_cli(args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None, ti
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
     full_env.update({"RUNTIME__REQUEST_BACKOFF_FACTOR": "0", "SOURCES__AERIES__REQUEST_BACKOFF_FACTOR": "0",
                      "SOURCES__AERIES__REQUEST_MAX_ATTEMPTS": "2"})
+    # The project's settings (a copy in the scratch folder) and a dlt data folder of the test's own:
+    # nothing lands in the repo or in the user's ~/.dlt.
+    full_env.update({"DLT_PROJECT_DIR": str(cwd), "DLT_DATA_DIR": str(cwd / "dlt_data")})
     full_env.update(env or {})
-    # Run from a copy of the project's .dlt config, in a scratch folder, so nothing lands in the repo.
     (cwd / ".dlt").mkdir(exist_ok=True)
     (cwd / ".dlt" / "config.toml").write_text((ROOT / ".dlt" / "config.toml").read_text())
     return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=full_env,
@@ -88,6 +90,11 @@ def test_wrong_certificate_stops_with_exit_4(sim, tmp_path):
                      sim_env(sim, certificate="WRONG0CERTIFICATE000000000000000"))
     assert result.returncode == 4, result.stdout + result.stderr
     assert "certificate" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "certificate" in errors[0], result.stderr
+    # the 401 was a request, and an error of class auth
+    assert "requests: 0" not in result.stdout and "errors by class: none" not in result.stdout
+    assert "auth 1" in result.stdout
     assert "WRONG0CERTIFICATE" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
 
@@ -103,3 +110,5 @@ def test_connection_refused_stops_with_exit_4(tmp_path):
     result = run_cli([], tmp_path, env)
     assert result.returncode == 4
     assert "refused" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "refused" in errors[0], result.stderr

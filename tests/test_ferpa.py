@@ -125,3 +125,23 @@ def test_the_committed_config_turns_dlt_telemetry_off():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_audit_trail_records_every_endpoint_read(sim, make_options, tmp_path):
+    """Every Aeries request of a sync is in the audit trail, with school, rows and destination table."""
+    audit = tmp_path / "audit.jsonl"
+    options = make_options(sim, audit_log=str(audit), chunk_days=60)
+    assert run_sync(options).exit_code == EXIT_OK
+    reads = [e for e in map(json.loads, audit.read_text().splitlines()) if e["event"] == "endpoint_read"]
+    by_endpoint = {e["endpoint"] for e in reads}
+    assert {"systeminfo", "schools", "calendar", "absence_codes", "students", "enrollment", "attendance"} <= by_endpoint
+    tables = {e["endpoint"]: e["destination_table"] for e in reads}
+    assert tables["calendar"] == "calendar_days" and tables["attendance"] == "attendance_records"
+    for sc in sim.school_codes():
+        assert any(e["endpoint"] == "students" and e["school_code"] == sc and e["rows"] > 0 for e in reads)
+        windows = [(e["StartDate"], e["EndDate"]) for e in reads
+                   if e["endpoint"] == "attendance" and e["school_code"] == sc]
+        assert windows, sc
+    # as many request records as requests that succeeded
+    logged = [r for r in sim.request_log if r.status == 200]
+    assert len(reads) == len(logged)

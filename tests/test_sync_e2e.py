@@ -4,7 +4,7 @@ from datetime import date
 
 from sync_truth import assert_attendance_matches, assert_small_tables_match, query, table_counts
 
-from aeries_source.runner import EXIT_OK, run_sync
+from aeries_source.runner import EXIT_OK, EXIT_PARTIAL, run_sync
 
 YEAR_START, YEAR_END = date(2024, 8, 15), date(2025, 6, 12)
 
@@ -83,7 +83,8 @@ def test_resume_from_batch_skips_earlier_batches(sim, make_options):
     sim.clear_request_log()
     result = run_sync(make_options(sim, chunk_days=30, start_date=date(2024, 9, 1), end_date=date(2024, 12, 31),
                                    resume_from_batch=4))
-    assert result.exit_code == EXIT_OK, result.message
+    # Not done: batches 1-3 were not read (the next run reads them; tests/test_resume_from_batch.py).
+    assert (result.exit_code, result.skipped_batches) == (EXIT_PARTIAL, [1, 2, 3]), result.message
     loaded_batches = sorted(int(r[0]) for r in query(options, "SELECT batch FROM {t:sync_batches}"))
     assert loaded_batches == [u.batch for u in result.plan.units if u.batch >= 4]
     requested = [r for r in sim.request_log if "/attendance" in r.path.lower()]
@@ -127,9 +128,12 @@ def test_postgres_load_jobs_can_be_replayed_after_a_kill(sim, make_options):
     options = make_options(sim, "postgres")
     assert run_sync(options).exit_code == EXIT_OK
     dataset = options.dataset_name
-    unique = query(options, "SELECT indexname FROM pg_indexes WHERE schemaname = '%s' "
+    # Only the tables' declared primary keys are unique (a merge deletes before it inserts, so a
+    # replayed merge cannot trip them); nothing on dlt's `_dlt_id` columns or its own tables.
+    unique = query(options, "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = '%s' "
                             "AND indexdef LIKE 'CREATE UNIQUE%%'" % dataset)
-    assert unique == [], unique
+    assert all(name == f"{table}_pkey" and not table.startswith("_dlt") and "_dlt_id" not in indexdef
+               for table, name, indexdef in unique), unique
     # the replay itself: the same state row inserted a second time
     state = f'"{dataset}"."_dlt_pipeline_state"'
     query(options, f"INSERT INTO {state} SELECT * FROM {state} LIMIT 1 RETURNING 1")

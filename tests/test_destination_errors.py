@@ -1,0 +1,104 @@
+"""A destination that cannot be reached: the driver's own reason in one stderr line, the password masked."""
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg2
+import pytest
+from reliability_helpers import _raw_host
+from test_cli import run_cli, sim_env
+
+PASSWORD = "S3cret-pw-for-tests"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture
+def password_role(postgres_url: str) -> str:
+    """A role that must give its password over the pgserver socket (pg_hba scram for it alone)."""
+    if os.environ.get("DESTINATION__POSTGRES__CREDENTIALS"):
+        pytest.skip("needs the pgserver started by the tests (its pg_hba.conf is changed)")
+    socket_dir = _raw_host(postgres_url)
+    hba = Path(socket_dir) / "pg_hba.conf"
+    line = "local all aeries_pw_role scram-sha-256\n"
+    if line not in hba.read_text():
+        hba.write_text(line + hba.read_text())
+    conn = psycopg2.connect(host=socket_dir, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'aeries_pw_role'")
+        if not cur.fetchone():
+            cur.execute(f"CREATE ROLE aeries_pw_role LOGIN PASSWORD '{PASSWORD}'")
+        cur.execute("SELECT pg_reload_conf()")
+    conn.close()
+    return f"postgresql://aeries_pw_role:wrong{PASSWORD}@{quote(socket_dir, safe='')}:5432/postgres"
+
+
+def test_wrong_password_says_so(sim, tmp_path, password_role):
+    result = run_cli(["--destination", "postgres"], tmp_path,
+                     {**sim_env(sim), "DESTINATION__POSTGRES__CREDENTIALS": password_role})
+    assert result.returncode == 4, result.stdout + result.stderr
+    line = _one_error_line(result.stderr)
+    assert "could not be reached" in line
+    assert 'password authentication failed for user "aeries_pw_role"' in line
+    assert PASSWORD not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_closed_port_says_connection_refused_and_masks_the_password(sim, tmp_path):
+    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{_closed_port()}/postgres"
+    result = run_cli(["--destination", "postgres"], tmp_path,
+                     {**sim_env(sim), "DESTINATION__POSTGRES__CREDENTIALS": url})
+    assert result.returncode == 4, result.stdout + result.stderr
+    line = _one_error_line(result.stderr)
+    assert "Connection refused" in line and "127.0.0.1" in line
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_unknown_host_says_the_name_could_not_be_resolved(sim, tmp_path):
+    url = f"postgresql://postgres:{PASSWORD}@no-such-db-host.invalid:5432/postgres"
+    result = run_cli(["--destination", "postgres"], tmp_path,
+                     {**sim_env(sim), "DESTINATION__POSTGRES__CREDENTIALS": url})
+    assert result.returncode == 4, result.stdout + result.stderr
+    line = _one_error_line(result.stderr)
+    assert "could not translate host name" in line and "no-such-db-host.invalid" in line
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_socket_url_without_password_is_accepted(sim, tmp_path, postgres_url):
+    """`postgresql://postgres:@/postgres?host=/socket/dir`, as pgserver hands it out, loads."""
+    if os.environ.get("DESTINATION__POSTGRES__CREDENTIALS"):
+        pytest.skip("needs the pgserver started by the tests (a socket URL)")
+    url = f"postgresql://postgres:@/postgres?host={_raw_host(postgres_url)}"
+    result = run_cli(["--destination", "postgres", "--dataset-name", "socket_url_test",
+                      "--start-date", "2024-09-02", "--end-date", "2024-09-06"], tmp_path,
+                     {**sim_env(sim), "DESTINATION__POSTGRES__CREDENTIALS": url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "attendance_records" in result.stdout
+
+
+def test_classified_by_type_not_by_words():
+    """A message that merely mentions a refused connection is not taken for an unreachable database."""
+    from aeries_source.failure_causes import EXIT_CRITICAL, EXIT_PARTIAL, classify_failure
+
+    code, _, message = classify_failure(RuntimeError("Connection refused by policy"))
+    assert code == EXIT_PARTIAL and message.startswith("RuntimeError")
+    try:
+        psycopg2.connect(host="127.0.0.1", port=_closed_port(), user="u", password="pw", dbname="d")
+    except psycopg2.OperationalError as exc:
+        wrapped = RuntimeError("load failed")
+        wrapped.__cause__ = exc
+        code, _, message = classify_failure(wrapped)
+        assert code == EXIT_CRITICAL and "Connection refused" in message
