@@ -2,7 +2,9 @@
 
 from .dispatch import RequestRecord
 from .faults import FaultKind
+from .server import tls_server_context
 from .simulator import DEFAULT_CERTIFICATE, AeriesSimulator
 from .spec import DistrictSpec
 
-__all__ = ["DEFAULT_CERTIFICATE", "AeriesSimulator", "DistrictSpec", "FaultKind", "RequestRecord"]
+__all__ = ["DEFAULT_CERTIFICATE", "AeriesSimulator", "DistrictSpec", "FaultKind", "RequestRecord",
+           "tls_server_context"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import ssl
 import sys
 import threading
 from datetime import date
 from types import FrameType
 
 from .faults import FaultKind
+from .server import tls_server_context
 from .simulator import DEFAULT_CERTIFICATE, AeriesSimulator
 from .spec import DistrictSpec
 
@@ -28,6 +30,8 @@ examples:
   python -m aeries_simulator --port 8765 --seed 7 --schools 20 --students-per-school 2000
   python -m aeries_simulator --admin --today 2024-10-15
       then: curl -X POST 'BASE_URL/_admin/clock/advance?days=1'
+  python -m aeries_simulator --tls-cert server.pem --tls-key server.key   # HTTPS: BASE_URL is https://
+      then: curl --cacert ca.pem BASE_URL/api/v5/systeminfo
 admin routes (with --admin; POST unless noted):
   /_admin/clock/advance?days=&hours=&minutes=
   /_admin/attendance/set?school=&student=&date=YYYY-MM-DD&all_day=CODE&p1=CODE (empty value removes)
@@ -76,13 +80,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="school-wide attendance also lists enrolled students with AttendanceDays: []")
     p.add_argument("--attendance-404-when-empty", action="store_true",
                    help="school-wide attendance answers 404 instead of [] when nothing matches")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this PEM server certificate (chain); "
+                   "clients must trust its CA (default: plain HTTP)")
+    p.add_argument("--tls-key", metavar="PEM",
+                   help="PEM private key of --tls-cert (default: the key inside --tls-cert)")
     p.add_argument("--verbose", "-v", action="store_true", help="log every request to stderr")
     return p
 
 
+def _tls_context(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ssl.SSLContext | None:
+    """Return the server TLS context of --tls-cert/--tls-key, or None for plain HTTP (exits 2 on bad files)."""
+    if args.tls_key and not args.tls_cert:
+        parser.error("--tls-key needs --tls-cert")
+    if not args.tls_cert:
+        return None
+    try:
+        return tls_server_context(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        parser.error(f"cannot load --tls-cert/--tls-key: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator until interrupted; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ssl_context = _tls_context(parser, args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -111,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        sim.start(port=args.port)
+        sim.start(port=args.port, ssl_context=ssl_context)
     except OSError as exc:
         print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -58,12 +59,16 @@ class AeriesSimulator:
         self._server: ServerThread | None = None
 
     # ----- lifecycle ---------------------------------------------------------------------
-    def start(self, host: str = LOOPBACK, port: int = 0) -> AeriesSimulator:
+    def start(self, host: str = LOOPBACK, port: int = 0,
+              ssl_context: ssl.SSLContext | None = None) -> AeriesSimulator:
         """Serve on 127.0.0.1 in a background thread; returns self.
 
         Args:
             host: Must be 127.0.0.1: the simulator never listens on other interfaces.
             port: TCP port, 0 for an ephemeral one.
+            ssl_context: Server-side TLS context (e.g. from ``tls_server_context(certfile, keyfile)``
+                or ``trustme``); when given the simulator serves HTTPS and ``base_url`` starts with
+                ``https://``. None (the default) serves plain HTTP.
 
         Returns:
             This simulator.
@@ -73,7 +78,7 @@ class AeriesSimulator:
         if self._server is not None:
             raise RuntimeError("already started")
         self._stopping.clear()
-        self._server = ServerThread(port, self._dispatch)
+        self._server = ServerThread(port, self._dispatch, ssl_context)
         self._server.start()
         logger.info("Aeries simulator listening on %s", self.base_url)
         return self
@@ -96,10 +101,10 @@ class AeriesSimulator:
 
     @property
     def base_url(self) -> str:
-        """District root URL, e.g. http://127.0.0.1:43567 (the API is under /api/v5)."""
+        """District root URL, e.g. http://127.0.0.1:43567 or https://... (the API is under /api/v5)."""
         if self._server is None:
             raise RuntimeError("the simulator is not running; call start()")
-        return f"http://{LOOPBACK}:{self._server.port}"
+        return f"{self._server.scheme}://{LOOPBACK}:{self._server.port}"
 
     def _dispatch(self, handler: RequestHandler) -> None:
         dispatch(self, handler)

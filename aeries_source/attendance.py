@@ -9,19 +9,17 @@ import dlt
 from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
-from aeries_source import settings
 from aeries_source.calendar_index import CalendarIndex
-from aeries_source.checkpoint import attendance_resource_name
+from aeries_source.checkpoint import attendance_resource_name, note_batch_read
 from aeries_source.client import AeriesClient
 from aeries_source.data_through import data_through_items
 from aeries_source.errors import AeriesRequestError
-from aeries_source.planning import WorkUnit
-from aeries_source.rejects import reject_row
+from aeries_source.planning import Batch
+from aeries_source.rejects import reject_row, rejects_item
 from aeries_source.runtime import SyncRuntime
-from aeries_source.side_tables import rejects_item
-from aeries_source.tracking import batch_row, sync_batch_hints
+from aeries_source.sync_batches import batch_row
+from aeries_source.tables import ATTENDANCE_RECORDS, SYNC_BATCHES, TOMBSTONE_COLUMN
 from aeries_source.transform import (
-    TOMBSTONE_COLUMN,
     RejectedRecord,
     SchoolContext,
     attendance_day_row,
@@ -30,47 +28,6 @@ from aeries_source.transform import (
 )
 
 logger = logging.getLogger(__name__)
-
-ATTENDANCE_TABLE = "attendance_records"
-ATTENDANCE_KEY = ("school_code", "student_id", "attendance_date")
-ATTENDANCE_COLUMNS: Dict[str, Any] = {
-    "school_code": {"data_type": "bigint", "nullable": False},
-    "student_id": {"data_type": "bigint", "nullable": False},
-    "attendance_date": {"data_type": "date", "nullable": False},
-    "correction_deadline": {"data_type": "date"},
-    # The columns every student-day row has (period columns come with the periods a school uses),
-    # declared so the table can exist before any attendance is read (see `declared_tables`).
-    "all_day_code": {"data_type": "text"},
-    "all_day_status": {"data_type": "text"},
-    "is_full_day_absent": {"data_type": "bool"},
-    "is_present": {"data_type": "bool"},
-    "tardy_count": {"data_type": "bigint"},
-    "can_be_corrected": {"data_type": "bool"},
-    "sync_chunk_start": {"data_type": "date"},
-    "sync_chunk_end": {"data_type": "date"},
-    "sync_batch": {"data_type": "bigint"},
-    "sync_run_id": {"data_type": "text"},
-    TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True},
-}
-
-
-def attendance_hints() -> Any:
-    """Hints of `attendance_records`: each load replaces whole school-days (merge key).
-
-    The primary key is needed although rows are unique per student-day by construction
-    (`_unit_rows` keeps one record per student-day, windows never overlap): dlt deduplicates the
-    staging rows on it before inserting, and that is what keeps a load replayed after a kill from
-    inserting rows twice (a staging COPY that committed before dlt recorded it runs again on the
-    next run; the crash test caught it when the key was dropped to make the merge's delete
-    cheaper). With both keys dlt would delete by `pk OR merge key`, which no database hash-joins;
-    our destinations delete by the merge key alone, which is equivalent here
-    (`destinations.MergeOnMergeKeyJob`). A fresh dict per use: dlt may modify hints it is given.
-    """
-    return dlt.mark.make_hints(
-        table_name=ATTENDANCE_TABLE, write_disposition="merge", primary_key=ATTENDANCE_KEY,
-        merge_key=("school_code", "attendance_date"), columns=ATTENDANCE_COLUMNS,
-    )
-
 
 def _school_context(client: AeriesClient, school_code: int) -> SchoolContext:
     calendar = CalendarIndex(client.calendar(school_code))
@@ -84,25 +41,29 @@ def _school_context(client: AeriesClient, school_code: int) -> SchoolContext:
     )
 
 
-def attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int) -> DltResource:
-    """The `attendance_<school>` resource: the school's planned batches, read in order and checkpointed."""
-    name = attendance_resource_name(school_code)
-    units = runtime.plan.units_for(school_code)
-    # The cursor records how far attendance has been read (its last_value). A lag longer than any
-    # school year pins start_value to initial_value (this sync's earliest window start), so the
-    # incremental never drops rows of a window that deliberately re-reads days before the cursor.
-    initial = min((u.start for u in units), default=settings.DEFAULT_START_DATE)
-    plan_key = "|".join(f"{u.start}:{u.end}" for u in units)
+def attendance_resource(runtime: SyncRuntime, school_code: int, rows_per_item: int, earliest: date) -> DltResource:
+    """The `attendance_<school>` resource: the school's planned batches, read in order and checkpointed.
 
+    Args:
+        earliest: The earliest date any batch of the sync can start (the school year's start, or
+            an explicit start before it).
+    """
+    name = attendance_resource_name(school_code)
+    # The cursor records how far attendance has been read (its last_value). A lag longer than any
+    # school year pins start_value to initial_value (no later than any batch of the sync), so the
+    # incremental never drops rows of a batch that deliberately re-reads days before the cursor.
     cursor = dlt.sources.incremental[date](
-        "attendance_date", initial_value=initial, lag=3660, primary_key=(),
+        "attendance_date", initial_value=earliest, lag=3660, primary_key=(),
         # rejects, sync_batches and data_through rows ride along in this resource without a cursor field
         on_cursor_value_missing="include",
     )
 
     def items() -> Iterator[TDataItems]:
-        yield from _read_school(runtime, name, school_code, units, plan_key, batch_size)
-        yield from data_through_items(runtime, name, school_code, units)
+        # Planned here, not when the source is built: inside the run, state is the running pipeline's.
+        batches = runtime.ensure_plan().batches_for(school_code)
+        plan_key = "|".join(f"{u.start}:{u.end}" for u in batches)
+        yield from _read_school(runtime, name, school_code, batches, plan_key, rows_per_item)
+        yield from data_through_items(runtime, name, school_code, batches)
         runtime.resource_finished()
 
     # Built from a generator object, not a decorated function: dlt resolves configuration for
@@ -114,68 +75,70 @@ def attendance_resource(runtime: SyncRuntime, school_code: int, batch_size: int)
 
 
 def _read_school(
-    runtime: SyncRuntime, name: str, school_code: int, units: Sequence[WorkUnit], plan_key: str, batch_size: int
+    runtime: SyncRuntime, name: str, school_code: int, batches: Sequence[Batch], plan_key: str, rows_per_item: int
 ) -> Iterator[TDataItems]:
     """Read a school's batches in order, as far as this run's budget allows, checkpointing each."""
-    if not units:
+    if not batches:
         return
     state = dlt.current.resource_state(name)
-    progress = _progress_for(state, plan_key, units)
-    failed = {tuple(w) for w in state.get("failed_windows", [])}
+    progress = _progress_for(state, plan_key, batches)
+    failed = {tuple(w) for w in state.get("failed_batches", state.get("failed_windows", []))}
     read_before = _read_by_plan(state, plan_key)
     ctx = _school_context(runtime.client, school_code)
     breaker = runtime.breaker(school_code)
-    for unit in units:
-        window = (unit.start.isoformat(), unit.end.isoformat())
-        if runtime.is_skipped(unit):
-            _skip(runtime, state, unit, window, progress, read_before)
+    for batch in batches:
+        window = (batch.start.isoformat(), batch.end.isoformat())
+        if runtime.is_skipped(batch):
+            _skip(runtime, state, batch, window, progress, read_before)
             continue
         if window[0] in progress:
-            runtime.mark_done(unit)
+            runtime.mark_done(batch)
             continue
-        if runtime.has_failed(unit):
-            continue  # failed earlier in this sync: recorded in failed_windows for the next sync
+        if runtime.has_failed(batch):
+            continue  # failed earlier in this sync: recorded in failed_batches for the next sync
         if breaker.is_open:
-            runtime.mark_failed(unit, "circuit_breaker_open")
+            runtime.mark_failed(batch, "circuit_breaker_open")
             failed.add(window)
-            state["failed_windows"] = sorted(failed)
-            yield _batch_record(runtime, unit, "skipped", error_class="circuit_breaker_open")
+            state["failed_batches"] = sorted(failed)
+            yield _batch_record(runtime, batch, "skipped", error_class="circuit_breaker_open")
             continue
         if not runtime.budget.take(school_code):
             return
-        read = runtime.read_window(unit)
+        read = runtime.read_window(batch)
         if read.error is not None and not isinstance(read.error, AeriesRequestError):
             raise read.error  # critical: stops the sync
         if read.error is not None:
             breaker.record_failure(max(read.requests, 1))
-            runtime.mark_failed(unit, read.error.error_class)
+            runtime.mark_failed(batch, read.error.error_class)
             failed.add(window)
-            state["failed_windows"] = sorted(failed)
-            logger.warning("batch %d (school %d, %s..%s) failed: %s", unit.batch, school_code,
-                           unit.start, unit.end, read.error)
-            yield _batch_record(runtime, unit, "failed", requests=read.requests,
+            state["failed_batches"] = sorted(failed)
+            logger.warning("batch %d (school %d, %s..%s) failed: %s", batch.number, school_code,
+                           batch.start, batch.end, read.error)
+            yield _batch_record(runtime, batch, "failed", requests=read.requests,
                                 seconds=read.seconds, error_class=read.error.error_class)
             continue
         started = time.monotonic()
-        rows, rejected = _unit_rows(runtime, ctx, unit, read.payload or [])
+        rows, rejected = _batch_rows(runtime, ctx, batch, read.payload or [])
         requests_made, seconds = read.requests, read.seconds + time.monotonic() - started
         breaker.record_success()
         # Checkpoint before the yield: committed together with these rows or not at all.
         progress.add(window[0])
         failed.discard(window)
         state["progress"] = {"key": plan_key, "done": sorted(progress)}
-        state["failed_windows"] = sorted(failed)
-        _forget_read_skips(state, units, progress)
+        state["failed_batches"] = sorted(failed)
+        _forget_read_skips(state, batches, progress)
+        note_batch_read(state, ctx.calendar, batch.start, batch.end)
         state["has_read"] = True
         if rejected:
             runtime.count_rejects(len(rejected))
             yield rejects_item(rejected)
-        for i in range(0, len(rows), batch_size):
-            yield dlt.mark.with_hints(rows[i : i + batch_size], attendance_hints(), create_table_variant=True)
+        for i in range(0, len(rows), rows_per_item):
+            item = rows[i : i + rows_per_item]
+            yield dlt.mark.with_hints(item, ATTENDANCE_RECORDS.hints(), create_table_variant=True)
         records = sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
-        yield _batch_record(runtime, unit, "done", rows=records, requests=requests_made, seconds=seconds)
-        runtime.mark_done(unit, records, extracted=True)
-    if all(u.start.isoformat() in progress for u in units):
+        yield _batch_record(runtime, batch, "done", rows=records, requests=requests_made, seconds=seconds)
+        runtime.mark_done(batch, records, extracted=True)
+    if all(u.start.isoformat() in progress for u in batches):
         # The whole plan was read (a batch skipped by --resume-from-batch counts only if an earlier
         # sync of this plan read it): from here on, months still open now may change before they
         # lock, so the next delta sync starts no later than today's first unlocked day.
@@ -183,9 +146,9 @@ def _read_school(
         state["open_from"] = open_from.isoformat() if open_from else None
 
 
-def _batch_record(runtime: SyncRuntime, unit: WorkUnit, status: str, **fields: Any) -> Any:
-    row = batch_row(runtime.run_id, unit, status, **fields)
-    return dlt.mark.with_hints([row], sync_batch_hints(), create_table_variant=True)
+def _batch_record(runtime: SyncRuntime, batch: Batch, status: str, **fields: Any) -> Any:
+    row = batch_row(runtime.run_id, batch, status, **fields)
+    return dlt.mark.with_hints([row], SYNC_BATCHES.hints(), create_table_variant=True)
 
 
 def _read_by_plan(state: Dict[str, Any], plan_key: str) -> Set[str]:
@@ -199,7 +162,7 @@ def _read_by_plan(state: Dict[str, Any], plan_key: str) -> Set[str]:
 
 
 def _skip(
-    runtime: SyncRuntime, state: Dict[str, Any], unit: WorkUnit, window: Tuple[str, str], progress: Set[str],
+    runtime: SyncRuntime, state: Dict[str, Any], batch: Batch, window: Tuple[str, str], progress: Set[str],
     read_before: Set[str],
 ) -> None:
     """Account for a batch that `--resume-from-batch` excludes, so that skipping never leaves a hole.
@@ -208,29 +171,29 @@ def _skip(
     destination: the usual case of resuming after a crash with the numbers `--dry-run` shows. It
     counts as done and as part of this plan's progress, although its rows are only as fresh as that
     sync. Any other batch has not been read: its window is remembered in the school's
-    `skipped_windows`, which the next sync's plan adds (`planning.build_plan`), and it is reported
+    `skipped_batches`, which the next sync's plan adds (`planning.build_plan`), and it is reported
     as skipped. Re-reading replaces a window, so remembering too much costs requests, never data.
     """
     if window[0] in read_before:
         progress.add(window[0])
-        runtime.mark_done(unit)
+        runtime.mark_done(batch)
         return
-    skipped = {tuple(w) for w in state.get("skipped_windows", [])}
-    state["skipped_windows"] = sorted(skipped | {window})
-    runtime.mark_skipped(unit)
+    skipped = {tuple(w) for w in state.get("skipped_batches", [])}
+    state["skipped_batches"] = sorted(skipped | {window})
+    runtime.mark_skipped(batch)
 
 
-def _forget_read_skips(state: Dict[str, Any], units: Sequence[WorkUnit], progress: Set[str]) -> None:
+def _forget_read_skips(state: Dict[str, Any], batches: Sequence[Batch], progress: Set[str]) -> None:
     """Drop the remembered skipped windows that batches of this plan have now read in full.
 
     Compared by coverage, not equality: a later plan may cut a remembered window into other chunks
-    (another `chunk_days`, or a main window that spans it).
+    (another `batch_days`, or a main window that spans it).
     """
-    if not state.get("skipped_windows"):
+    if not state.get("skipped_batches"):
         return
-    read = sorted((u.start, u.end) for u in units if u.start.isoformat() in progress)
-    state["skipped_windows"] = [
-        w for w in state["skipped_windows"]
+    read = sorted((u.start, u.end) for u in batches if u.start.isoformat() in progress)
+    state["skipped_batches"] = [
+        w for w in state["skipped_batches"]
         if not _covered(date.fromisoformat(w[0]), date.fromisoformat(w[1]), read)
     ]
 
@@ -245,7 +208,7 @@ def _covered(start: date, end: date, spans: Sequence[Tuple[date, date]]) -> bool
     return day > end
 
 
-def _progress_for(state: Dict[str, Any], plan_key: str, units: Sequence[WorkUnit]) -> set:
+def _progress_for(state: Dict[str, Any], plan_key: str, batches: Sequence[Batch]) -> set:
     """Return the chunk starts already read by this plan, or an empty set for a new sync.
 
     A sync interrupted part-way resumes where its checkpoint stands; a plan that was finished is
@@ -255,31 +218,31 @@ def _progress_for(state: Dict[str, Any], plan_key: str, units: Sequence[WorkUnit
     if progress.get("key") != plan_key:
         return set()
     done = set(progress.get("done", []))
-    if all(u.start.isoformat() in done for u in units):
+    if all(u.start.isoformat() in done for u in batches):
         return set()
     return done
 
 
-def _unit_rows(
-    runtime: SyncRuntime, ctx: SchoolContext, unit: WorkUnit, payload: List[Any]
+def _batch_rows(
+    runtime: SyncRuntime, ctx: SchoolContext, batch: Batch, payload: List[Any]
 ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     meta = {
         "sync_run_id": runtime.run_id,
-        "sync_batch": unit.batch,
-        "sync_chunk_start": unit.start,
-        "sync_chunk_end": unit.end,
+        "sync_batch": batch.number,
+        "sync_batch_start": batch.start,
+        "sync_batch_end": batch.end,
     }
     rows: List[Dict[str, Any]] = []
     rejected: List[Dict[str, Any]] = []
     nym = runtime.pseudonymizer
 
     def reject(raw: Any, reason: str) -> None:
-        rejected.append(reject_row(runtime.run_id, unit.school_code, unit.start, unit.end, nym.raw(raw), reason))
+        rejected.append(reject_row(runtime.run_id, batch.school_code, batch.start, batch.end, nym.raw(raw), reason))
 
     seen: Set[Tuple[Any, date]] = set()
-    day = unit.start
-    while day <= unit.end:
-        rows.append({**tombstone_row(unit.school_code, day), **meta})
+    day = batch.start
+    while day <= batch.end:
+        rows.append({**tombstone_row(batch.school_code, day), **meta})
         day += timedelta(days=1)
     for student in payload:
         student_id = student.get("StudentID") if isinstance(student, dict) else None
@@ -294,7 +257,7 @@ def _unit_rows(
             except (RejectedRecord, AttributeError, TypeError) as exc:
                 reject(raw, str(exc))
                 continue
-            if not unit.start <= row["attendance_date"] <= unit.end:
+            if not batch.start <= row["attendance_date"] <= batch.end:
                 reject(raw, "CalendarDate outside the requested window")
                 continue
             key = (row["student_id"], row["attendance_date"])

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from aeries_source.dates import parse_aeries_date
 
@@ -78,6 +78,16 @@ class CalendarIndex:
         """Return the first day of the earliest unlocked attendance month, or None if all are locked."""
         unlocked = [self._month_start[m] for m in self._month_start if not self._month_locked(m)]
         return min(unlocked) if unlocked else None
+
+    def months_between(self, start: date, end: date) -> List[Tuple[int, date, date, bool]]:
+        """Return the attendance months with a day in `start`..`end`: (month, first day, last day, locked)."""
+        months = sorted({e.attendance_month for d, e in self._days.items() if start <= d <= end and e.attendance_month})
+        return [(m, self._month_start[m], self._month_end[m], self._month_locked(m)) for m in months]
+
+    def is_locked(self, day: date) -> bool:
+        """Tell whether `day`'s attendance month is locked now (False for a day the calendar does not list)."""
+        entry = self._days.get(day)
+        return bool(entry and entry.attendance_month and self._month_locked(entry.attendance_month))
 
     def _month_locked(self, month: int) -> bool:
         return any(e.locked for e in self._days.values() if e.attendance_month == month)

@@ -16,7 +16,7 @@ from requests import Request, Response
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random
 
 from aeries_source import errors, settings
-from aeries_source.chunking import aeries_date
+from aeries_source.batching import aeries_date
 from aeries_source.dates import parse_server_datetime
 from aeries_source.paginator import RecordRangePaginator
 from aeries_source.stats import RequestStats
@@ -139,6 +139,9 @@ class AeriesClient:
         self.stats = stats or RequestStats()
         self._local = threading.local()
         self._http = _RetryingClient(self.retry, self._should_retry, self._before_retry, verify)
+        # Passed on every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a
+        # session's `verify`, which would silently drop a district's CA bundle or `verify_tls = false`.
+        self._verify = verify
         self._cache: Dict[Any, Any] = {}
         self._cache_lock = threading.Lock()
         self._key_locks: Dict[Any, threading.Lock] = {}
@@ -229,7 +232,7 @@ class AeriesClient:
         logger.debug("GET %s", what)
         try:
             response = self._http.session.get(
-                self.base_url + path, params=self._params(params), headers=self._headers()
+                self.base_url + path, params=self._params(params), headers=self._headers(), verify=self._verify
             )
         except requests.exceptions.RequestException as exc:
             raise self._error_from_exception(exc, what) from None

@@ -11,27 +11,13 @@ from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
 
 import dlt
 
-from aeries_source.planning import WorkUnit
+from aeries_source.planning import Batch
 from aeries_source.runtime import SyncRuntime
+from aeries_source.tables import DATA_THROUGH
 
-DATA_THROUGH_TABLE = "data_through"
 # Key of the mark in the per-school attendance resource's state: the row is only rewritten when
 # it changes, and an older range read later is compared against it.
 STATE_KEY = "data_through"
-
-
-def data_through_hints() -> Any:
-    """Hints of the `data_through` table (a fresh dict per use: dlt may modify hints it is given)."""
-    return dlt.mark.make_hints(
-        table_name=DATA_THROUGH_TABLE, write_disposition="merge", primary_key="school_code",
-        columns={
-            "school_code": {"data_type": "bigint", "nullable": False},
-            "data_through": {"data_type": "date"},
-            "server_date": {"data_type": "date"},
-            "synced_at": {"data_type": "timestamp"},
-            "operation_id": {"data_type": "text"},
-        },
-    )
 
 
 @dataclass(frozen=True)
@@ -72,7 +58,7 @@ def advance(
 
 
 def data_through_items(
-    runtime: SyncRuntime, resource_name: str, school_code: int, units: Sequence[WorkUnit]
+    runtime: SyncRuntime, resource_name: str, school_code: int, batches: Sequence[Batch]
 ) -> Iterator[Any]:
     """Yield the school's `data_through` row when this run moved its mark (at most one row per run).
 
@@ -83,12 +69,12 @@ def data_through_items(
     """
     state = dlt.current.resource_state(resource_name)
     previous = DataThrough.from_state(state.get(STATE_KEY))
-    server_now = runtime.plan.server_now
-    new = advance(previous, [u.end for u in units if u.batch in runtime.done],
+    server_now = runtime.ensure_plan().server_now
+    new = advance(previous, [u.end for u in batches if u.number in runtime.done],
                   server_now.date() if server_now is not None else None)
     if new is None:
         return
     state[STATE_KEY] = new.to_state()
     row = {"school_code": school_code, "data_through": new.data_through, "server_date": new.server_date,
            "synced_at": datetime.now(timezone.utc), "operation_id": runtime.run_id}
-    yield dlt.mark.with_hints([row], data_through_hints(), create_table_variant=True)
+    yield dlt.mark.with_hints([row], DATA_THROUGH.hints(), create_table_variant=True)

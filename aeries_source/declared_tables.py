@@ -10,22 +10,19 @@ with a type. A plain empty list does not do this (dlt drops it), and columns dec
 type are not created, which is why these tables' hints declare every column with its type.
 """
 
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import dlt
 from dlt.extract.resource import DltResource
 
-from aeries_source.attendance import attendance_hints
-from aeries_source.data_through import data_through_hints
-from aeries_source.side_tables import reject_hints
-from aeries_source.tracking import sync_batch_hints
+from aeries_source.tables import ATTENDANCE_RECORDS, DATA_THROUGH, REJECTS, SYNC_BATCHES, Table
 
 RESOURCE_NAME = "declared_tables"
 
 # The tables other resources write only when there is something to write; `schools`,
 # `calendar_days`, `absence_codes`, `students` and `enrollment` get rows on every first sync, and
 # `sync_runs` is written by every sync of pipelines/attendance.py.
-DECLARED_TABLES: Sequence[Callable[[], Any]] = (reject_hints, sync_batch_hints, attendance_hints, data_through_hints)
+DECLARED_TABLES: Sequence[Table] = (REJECTS, SYNC_BATCHES, ATTENDANCE_RECORDS, DATA_THROUGH)
 
 
 def declared_tables_resource() -> DltResource:
@@ -39,7 +36,6 @@ def _materialize() -> Iterator[Any]:
     # A table already in the schema exists in the destination (or is in a package still to be
     # loaded); skipping it spares every later sync an empty load job per table.
     known = dlt.current.source_schema().tables
-    for make_hints in DECLARED_TABLES:
-        hints = make_hints()
-        if hints["table_name"] not in known:
-            yield dlt.mark.with_hints(dlt.mark.materialize_table_schema(), hints, create_table_variant=True)
+    for table in DECLARED_TABLES:
+        if table.name not in known:
+            yield dlt.mark.with_hints(dlt.mark.materialize_table_schema(), table.hints(), create_table_variant=True)

@@ -1,39 +1,40 @@
-"""The sync plan: which date window each school is read for, cut into numbered batches."""
+"""The sync plan: which date range each school is read for, cut into numbered batches."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from aeries_source.batching import date_batches
 from aeries_source.calendar_index import CalendarIndex
-from aeries_source.chunking import date_chunks
 from aeries_source.errors import AeriesConfigError
 
 FULL = "full"
 DELTA = "delta"
 EXPLICIT = "explicit"
 
-RETRY_REASON = "retry of a chunk an earlier sync could not read"
+RETRY_REASON = "retry of a batch an earlier sync could not read"
 SKIPPED_REASON = "batch an earlier sync skipped with --resume-from-batch"
+RELOCKED_REASON = "attendance month locked since it was read, read once more"
 
 
 @dataclass(frozen=True)
-class WorkUnit:
-    """One school's attendance for one date chunk: a batch, numbered stably within its plan.
+class Batch:
+    """A batch: one school's attendance for one date window, read with one request, numbered stably within its plan.
 
     Batch numbers run 1..N over the schools in ascending code order and, within a school, over
-    its chunks in date order, so the same arguments against the same server give the same
+    its batches in date order, so the same arguments against the same server give the same
     numbers (what `--dry-run` shows and `--resume-from-batch` refers to).
     """
 
-    batch: int
+    number: int
     school_code: int
     start: date
     end: date
 
 
 @dataclass(frozen=True)
-class SchoolWindow:
-    """The attendance window one school is re-read for in a sync, and why."""
+class SchoolRange:
+    """The date range one school is read for in a sync (cut into batches), and why."""
 
     school_code: int
     start: date
@@ -46,58 +47,90 @@ class SyncPlan:
     """Everything a sync will read, decided before the first attendance request."""
 
     mode: str
-    windows: List[SchoolWindow]
-    units: List[WorkUnit] = field(default_factory=list)
+    ranges: List[SchoolRange]
+    batches: List[Batch] = field(default_factory=list)
     server_now: Optional[datetime] = None
     first_load_schools: List[int] = field(default_factory=list)
 
-    def units_for(self, school_code: int) -> List[WorkUnit]:
-        """Return the units of one school in date order."""
-        return [u for u in self.units if u.school_code == school_code]
+    def batches_for(self, school_code: int) -> List[Batch]:
+        """Return the batches of one school in date order."""
+        return [u for u in self.batches if u.school_code == school_code]
 
-    def windows_for(self, school_code: int) -> List[SchoolWindow]:
-        """Return the windows of one school: its main window and any failed chunks to retry."""
-        return [w for w in self.windows if w.school_code == school_code]
+    def ranges_for(self, school_code: int) -> List[SchoolRange]:
+        """Return the date ranges one school is read for: its main range and any earlier batches to read again."""
+        return [w for w in self.ranges if w.school_code == school_code]
 
     @property
     def school_codes(self) -> List[int]:
         """The schools the plan reads, in ascending order."""
-        return sorted({w.school_code for w in self.windows})
+        return sorted({w.school_code for w in self.ranges})
 
 
-def number_units(windows: Sequence[SchoolWindow], chunk_days: int) -> List[WorkUnit]:
-    """Cut each school's windows into chunks and number them as batches 1..N."""
-    units: List[WorkUnit] = []
-    for window in sorted(windows, key=lambda w: (w.school_code, w.start)):
-        for start, end in date_chunks(window.start, window.end, chunk_days):
-            units.append(WorkUnit(len(units) + 1, window.school_code, start, end))
-    return units
+def number_batches(ranges: Sequence[SchoolRange], batch_days: int) -> List[Batch]:
+    """Cut each school's ranges into batches and number them 1..N."""
+    batches: List[Batch] = []
+    for school_range in sorted(ranges, key=lambda w: (w.school_code, w.start)):
+        for start, end in date_batches(school_range.start, school_range.end, batch_days):
+            batches.append(Batch(len(batches) + 1, school_range.school_code, start, end))
+    return batches
 
 
 def _with_retries(
-    windows: List[SchoolWindow], retry_windows: Dict[int, List[Tuple[date, date]]], reason: str = RETRY_REASON
-) -> List[SchoolWindow]:
-    """Add chunks an earlier sync did not read, unless a window of `windows` already covers them.
+    ranges: List[SchoolRange], failed_batch_dates: Dict[int, List[Tuple[date, date]]], reason: str = RETRY_REASON
+) -> List[SchoolRange]:
+    """Add batches an earlier sync did not read, unless a range of `ranges` already covers them.
 
-    Called once for failed chunks and once more for skipped ones: a chunk that is both (it failed,
+    Called once for failed batches and once more for skipped ones: a batch that is both (it failed,
     and the retry was then skipped) is planned once.
     """
-    result = list(windows)
-    for sc, missing in retry_windows.items():
-        planned = [w for w in windows if w.school_code == sc]
+    result = list(ranges)
+    for sc, missing in failed_batch_dates.items():
+        planned = [w for w in ranges if w.school_code == sc]
         for start, end in sorted(set(missing)):
             if not any(w.start <= start and end <= w.end for w in planned):
-                result.append(SchoolWindow(sc, start, end, reason))
+                result.append(SchoolRange(sc, start, end, reason))
     return result
 
 
 def _with_unread(
-    windows: List[SchoolWindow],
+    ranges: List[SchoolRange],
     failed: Dict[int, List[Tuple[date, date]]],
     skipped: Dict[int, List[Tuple[date, date]]],
-) -> List[SchoolWindow]:
-    """Add the chunks earlier syncs failed to read or skipped with `--resume-from-batch`."""
-    return _with_retries(_with_retries(windows, failed), skipped, SKIPPED_REASON)
+) -> List[SchoolRange]:
+    """Add the batches earlier syncs failed to read or skipped with `--resume-from-batch`."""
+    return _with_retries(_with_retries(ranges, failed), skipped, SKIPPED_REASON)
+
+
+def _with_relocked(
+    ranges: List[SchoolRange], relocked: Dict[int, List[Tuple[date, date]]], schools: Set[int]
+) -> List[SchoolRange]:
+    """Add the parts of relocked attendance months that no planned range of their school covers."""
+    result = list(ranges)
+    for sc, months in sorted(relocked.items()):
+        if sc not in schools:
+            continue
+        for first, last in sorted(months):
+            planned = [(r.start, r.end) for r in result if r.school_code == sc]
+            for start, end in uncovered(first, last, planned):
+                result.append(SchoolRange(sc, start, end, RELOCKED_REASON))
+    return result
+
+
+def uncovered(start: date, end: date, covered: Sequence[Tuple[date, date]]) -> List[Tuple[date, date]]:
+    """Return the parts of `start`..`end` (inclusive) outside every range of `covered`."""
+    parts = [(start, end)]
+    for c_start, c_end in covered:
+        nxt = []
+        for p_start, p_end in parts:
+            if c_end < p_start or c_start > p_end:
+                nxt.append((p_start, p_end))
+                continue
+            if p_start < c_start:
+                nxt.append((p_start, c_start - timedelta(days=1)))
+            if c_end < p_end:
+                nxt.append((c_end + timedelta(days=1), p_end))
+        parts = nxt
+    return parts
 
 
 def check_resume_from_batch(plan: SyncPlan, resume_from_batch: int) -> None:
@@ -108,7 +141,7 @@ def check_resume_from_batch(plan: SyncPlan, resume_from_batch: int) -> None:
     Raises:
         AeriesConfigError: With one line naming the plan's batch count.
     """
-    count = len(plan.units)
+    count = len(plan.batches)
     if resume_from_batch <= max(count, 1):
         return
     raise AeriesConfigError(
@@ -169,32 +202,37 @@ def build_plan(
     year_start: date,
     year_end: date,
     today: date,
-    chunk_days: int,
+    batch_days: int,
     lookback_days: int,
     explicit_start: Optional[date] = None,
     explicit_end: Optional[date] = None,
-    retry_windows: Optional[Dict[int, List[Tuple[date, date]]]] = None,
+    failed_batch_dates: Optional[Dict[int, List[Tuple[date, date]]]] = None,
     open_at_last_sync: Optional[Dict[int, Optional[date]]] = None,
-    skipped_windows: Optional[Dict[int, List[Tuple[date, date]]]] = None,
+    skipped_batch_dates: Optional[Dict[int, List[Tuple[date, date]]]] = None,
+    relocked_months: Optional[Dict[int, List[Tuple[date, date]]]] = None,
 ) -> SyncPlan:
-    """Decide each school's window and number the batches.
+    """Decide each school's range and number the batches.
 
     With explicit dates every school reads exactly that range. Otherwise a school without a
     cursor gets a full load from `year_start` up to today (by the server's clock) or the year's
-    end, whichever is first, and a school with a cursor gets a delta window (see `delta_start`).
-    Chunks that an earlier sync failed to read (`retry_windows`) or skipped with
-    `--resume-from-batch` (`skipped_windows`) are always added: neither was read, and a school's
+    end, whichever is first, and a school with a cursor gets a delta range (see `delta_start`).
+    Chunks that an earlier sync failed to read (`failed_batch_dates`) or skipped with
+    `--resume-from-batch` (`skipped_batches`) are always added: neither was read, and a school's
     cursor says nothing about them (skipped batches are the earliest of their school).
+    Attendance months read while unlocked and locked since (`relocked_months`) are added too, as
+    far as no other range covers them, whatever range was asked for: their stored rows still say
+    they can be corrected.
     """
-    retries = {sc: w for sc, w in (retry_windows or {}).items() if sc in set(school_codes)}
-    skipped = {sc: w for sc, w in (skipped_windows or {}).items() if sc in set(school_codes)}
-    windows: List[SchoolWindow] = []
+    retries = {sc: w for sc, w in (failed_batch_dates or {}).items() if sc in set(school_codes)}
+    skipped = {sc: w for sc, w in (skipped_batch_dates or {}).items() if sc in set(school_codes)}
+    ranges: List[SchoolRange] = []
     if explicit_start is not None or explicit_end is not None:
         start = explicit_start or year_start
         end = explicit_end or min(year_end, today)
-        windows = _with_unread([SchoolWindow(sc, start, end, "requested range") for sc in school_codes],
+        ranges = _with_unread([SchoolRange(sc, start, end, "requested range") for sc in school_codes],
                                retries, skipped)
-        return SyncPlan(EXPLICIT, windows, number_units(windows, chunk_days),
+        ranges = _with_relocked(ranges, relocked_months or {}, set(school_codes))
+        return SyncPlan(EXPLICIT, ranges, number_batches(ranges, batch_days),
                         first_load_schools=[sc for sc in school_codes if last_synced.get(sc) is None])
 
     stop = min(year_end, today)
@@ -202,11 +240,12 @@ def build_plan(
     for sc in school_codes:
         cursor = last_synced.get(sc)
         if cursor is None:
-            windows.append(SchoolWindow(sc, year_start, stop, "first load of the school year"))
+            ranges.append(SchoolRange(sc, year_start, stop, "first load of the school year"))
             continue
         start, reason = delta_start(calendars[sc], cursor, lookback_days, year_start,
                                     (open_at_last_sync or {}).get(sc))
-        windows.append(SchoolWindow(sc, start, stop, reason))
-    windows = _with_unread(windows, retries, skipped)
-    return SyncPlan(mode, windows, number_units(windows, chunk_days),
+        ranges.append(SchoolRange(sc, start, stop, reason))
+    ranges = _with_unread(ranges, retries, skipped)
+    ranges = _with_relocked(ranges, relocked_months or {}, set(school_codes))
+    return SyncPlan(mode, ranges, number_batches(ranges, batch_days),
                     first_load_schools=[sc for sc in school_codes if last_synced.get(sc) is None])

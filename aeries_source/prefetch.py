@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from aeries_source.client import AeriesClient
 from aeries_source.errors import AeriesCriticalError, AeriesError
-from aeries_source.planning import WorkUnit
+from aeries_source.planning import Batch
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +32,11 @@ class WindowRead:
     seconds: float = 0.0
 
 
-def read_window(client: AeriesClient, unit: WorkUnit) -> WindowRead:
+def read_window(client: AeriesClient, batch: Batch) -> WindowRead:
     """Request one batch's attendance in the calling thread and return the payload or the error."""
     started, attempts = time.monotonic(), client.thread_attempts()
     try:
-        payload = client.attendance(unit.school_code, unit.start, unit.end)
+        payload = client.attendance(batch.school_code, batch.start, batch.end)
     except AeriesError as exc:
         return WindowRead(error=exc, requests=client.thread_attempts() - attempts,
                           seconds=time.monotonic() - started)
@@ -67,17 +67,17 @@ class AttendancePrefetcher:
         self._closed = False
         self._critical: Optional[AeriesCriticalError] = None
 
-    def submit(self, units: Iterable[WorkUnit]) -> int:
+    def submit(self, batches: Iterable[Batch]) -> int:
         """Start reading the given batches (those not already started); return how many were queued."""
-        by_school: Dict[int, List[Tuple[WorkUnit, "Future[WindowRead]"]]] = defaultdict(list)
+        by_school: Dict[int, List[Tuple[Batch, "Future[WindowRead]"]]] = defaultdict(list)
         with self._lock:
             if self._closed:
                 return 0
-            for unit in units:
-                if unit.batch not in self._futures:
+            for batch in batches:
+                if batch.number not in self._futures:
                     future: "Future[WindowRead]" = Future()
-                    self._futures[unit.batch] = future
-                    by_school[unit.school_code].append((unit, future))
+                    self._futures[batch.number] = future
+                    by_school[batch.school_code].append((batch, future))
             for reads in by_school.values():
                 self._pool.submit(self._read_in_order, reads)
         queued = sum(len(reads) for reads in by_school.values())
@@ -85,15 +85,15 @@ class AttendancePrefetcher:
             logger.debug("prefetching %d attendance window(s) of %d school(s)", queued, len(by_school))
         return queued
 
-    def _read_in_order(self, reads: List[Tuple[WorkUnit, "Future[WindowRead]"]]) -> None:
-        for n, (unit, future) in enumerate(reads):
+    def _read_in_order(self, reads: List[Tuple[Batch, "Future[WindowRead]"]]) -> None:
+        for n, (batch, future) in enumerate(reads):
             if not future.set_running_or_notify_cancel():
                 continue  # discarded or closed meanwhile
             if self._critical is not None:
                 future.set_result(WindowRead(error=self._critical))
                 continue
             try:
-                read = read_window(self._client, unit)
+                read = read_window(self._client, batch)
             except Exception as exc:  # not an Aeries failure (a bug): raised where the batch is taken
                 future.set_exception(exc)
                 for _, later in reads[n + 1 :]:
@@ -107,10 +107,10 @@ class AttendancePrefetcher:
                     later.cancel()  # the resource reads them itself, if its breaker lets it
                 return
 
-    def take(self, unit: WorkUnit) -> Optional[WindowRead]:
+    def take(self, batch: Batch) -> Optional[WindowRead]:
         """Return the batch's read, waiting for it if still running; None when there is none to use."""
         with self._lock:
-            future = self._futures.pop(unit.batch, None)
+            future = self._futures.pop(batch.number, None)
         if future is None or future.cancelled():
             return None
         return future.result()

@@ -9,6 +9,7 @@ from dlt.extract.resource import DltResource
 
 from aeries_source.client import AeriesClient
 from aeries_source.status import status_for_type_code
+from aeries_source.tables import ABSENCE_CODES, CALENDAR_DAYS, SCHOOLS
 from aeries_source.transform import blank_to_none, snake_record, text_column_hints
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,7 @@ def _with_text_columns(rows: List[Dict[str, Any]], blanked: Set[str]) -> Any:
 
 def schools_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
     """The `schools` resource: the selected real, active schools."""
-    @dlt.resource(name="schools", write_disposition="merge", primary_key="school_code",
-                  columns={"terms": {"data_type": "json"}})
+    @dlt.resource(**SCHOOLS.resource_args())
     def schools() -> Iterator[TDataItems]:
         wanted = set(codes)
         blanked: Set[str] = set()
@@ -50,9 +50,7 @@ def calendar_day_row(record: Mapping[str, Any], blanked: Set[str]) -> Dict[str, 
 
 def calendar_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
     """The `calendar_days` resource: each school's calendar, replaced school by school."""
-    @dlt.resource(name="calendar_days", write_disposition="merge",
-                  primary_key=("school_code", "calendar_date"), merge_key="school_code",
-                  columns={"calendar_date": {"data_type": "date"}, "track_holidays": {"data_type": "json"}})
+    @dlt.resource(**CALENDAR_DAYS.resource_args())
     def calendar_days() -> Iterator[TDataItems]:
         for sc in codes:
             blanked: Set[str] = set()
@@ -72,8 +70,7 @@ def absence_code_row(record: Mapping[str, Any], blanked: Set[str]) -> Dict[str, 
 
 def absence_codes_resource(client: AeriesClient, codes: Sequence[int]) -> DltResource:
     """The `absence_codes` resource: each school's codes with the status their TypeCode maps to."""
-    @dlt.resource(name="absence_codes", write_disposition="merge",
-                  primary_key=("school_code", "absence_code"), merge_key="school_code")
+    @dlt.resource(**ABSENCE_CODES.resource_args())
     def absence_codes() -> Iterator[TDataItems]:
         for sc in codes:
             blanked: Set[str] = set()

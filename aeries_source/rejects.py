@@ -2,16 +2,19 @@
 
 import hashlib
 from datetime import date, datetime, timezone
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
+import dlt
 import orjson
+
+from aeries_source.tables import REJECTS
 
 
 def reject_row(
     run_id: str,
     school_code: int,
-    window_start: Optional[date],
-    window_end: Optional[date],
+    batch_start: Optional[date],
+    batch_end: Optional[date],
     raw: Any,
     reason: str,
     endpoint: str = "attendance",
@@ -22,15 +25,20 @@ def reject_row(
     instead of adding a duplicate.
     """
     raw_text = orjson.dumps(raw, default=str, option=orjson.OPT_SORT_KEYS).decode()
-    ident = f"{school_code}|{endpoint}|{window_start}|{window_end}|{raw_text}"
+    ident = f"{school_code}|{endpoint}|{batch_start}|{batch_end}|{raw_text}"
     return {
         "reject_id": hashlib.sha256(ident.encode()).hexdigest()[:32],
         "school_code": school_code,
         "endpoint": endpoint,
-        "window_start": window_start,
-        "window_end": window_end,
+        "batch_start": batch_start,
+        "batch_end": batch_end,
         "reason": reason,
         "raw_payload": raw_text,
         "sync_run_id": run_id,
         "rejected_at": datetime.now(timezone.utc),
     }
+
+
+def rejects_item(rows: List[Dict[str, Any]]) -> Any:
+    """Mark rows for the `rejects` table (resources write them beside their own table)."""
+    return dlt.mark.with_hints(rows, REJECTS.hints(), create_table_variant=True)

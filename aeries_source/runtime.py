@@ -8,12 +8,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Set
 
 from aeries_source.breaker import CircuitBreaker
 from aeries_source.client import AeriesClient
-from aeries_source.planning import SyncPlan, WorkUnit
+from aeries_source.planning import Batch, SyncPlan
 from aeries_source.prefetch import AttendancePrefetcher, WindowRead, read_window
 from aeries_source.pseudonym import Pseudonymizer
 
 
-class UnitBudget:
+class BatchBudget:
     """Which batches one pipeline run may extract before it stops to commit a checkpoint.
 
     Each run gets at most `limit` batches, handed out as per-school quotas over the pending
@@ -27,27 +27,27 @@ class UnitBudget:
         self.limit = limit
         self._quota: Optional[Counter] = None
 
-    def assign(self, pending: Sequence[WorkUnit]) -> Set[int]:
+    def assign(self, pending: Sequence[Batch]) -> Set[int]:
         """Hand out this run's quotas over the pending batches; return the schools that got one."""
         with self._lock:
             if self.limit is None:
                 self._quota = None
                 return {u.school_code for u in pending}
-            self._quota = Counter(unit.school_code for unit in self._choose(pending))
+            self._quota = Counter(batch.school_code for batch in self._choose(pending))
             return set(self._quota)
 
-    def preview(self, pending: Sequence[WorkUnit]) -> List[WorkUnit]:
+    def preview(self, pending: Sequence[Batch]) -> List[Batch]:
         """Return the batches the next run will get, without handing out quotas."""
         with self._lock:
             return self._choose(pending) if self.limit is not None else list(pending)
 
-    def _choose(self, pending: Sequence[WorkUnit]) -> List[WorkUnit]:
+    def _choose(self, pending: Sequence[Batch]) -> List[Batch]:
         ordinal: Counter = Counter()
         ranked = []
-        for unit in sorted(pending, key=lambda u: u.batch):
-            ranked.append((ordinal[unit.school_code], unit.school_code, unit))
-            ordinal[unit.school_code] += 1
-        return [unit for _, _, unit in sorted(ranked, key=lambda r: (r[0], r[1]))[: self.limit]]
+        for batch in sorted(pending, key=lambda u: u.number):
+            ranked.append((ordinal[batch.school_code], batch.school_code, batch))
+            ordinal[batch.school_code] += 1
+        return [batch for _, _, batch in sorted(ranked, key=lambda r: (r[0], r[1]))[: self.limit]]
 
     def take(self, school_code: int) -> bool:
         """Claim one batch for a school; False once its quota for this run is spent."""
@@ -66,13 +66,14 @@ class SyncRuntime:
 
     Attributes:
         client: The Aeries client (its cache holds calendars and absence codes for the sync).
-        plan: The plan every resource follows.
+        plan: The plan every resource follows (see `ensure_plan`).
+        planner: Makes the plan on first use, when it was not given.
+        school_codes: The schools the sync reads (known before the plan).
         run_id: The sync's operation id, stamped on every attendance row.
         resume_from_batch: Batches numbered below this are skipped (`--resume-from-batch`); those
             not already read are remembered for the next sync (see `mark_skipped`).
         budget: Batches per pipeline run (the checkpoint interval); None means no limit.
-        on_unit_done: Called after each batch is extracted (progress reporting).
-        run_row: Builds this sync's `sync_runs` row; when set, each pipeline run writes it.
+        on_batch_done: Called after each batch is extracted (progress reporting).
         pseudonymizer: Replaces student identifiers in every table when a key is configured.
         active_schools: When set, only these schools get attendance resources (later runs of a
             sync), and the other tables are not refreshed again.
@@ -80,11 +81,15 @@ class SyncRuntime:
     """
 
     client: AeriesClient
-    plan: SyncPlan
+    # Known at once (the command plans before its first run), or made by `planner` on first use
+    # inside a pipeline run (`ensure_plan`), so that it reads the state of the pipeline that runs it.
+    plan: SyncPlan = None  # type: ignore[assignment]
+    planner: Optional[Callable[[], SyncPlan]] = None
+    school_codes: List[int] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     resume_from_batch: int = 0
-    budget: UnitBudget = field(default_factory=lambda: UnitBudget(None))
-    on_unit_done: Optional[Callable[[WorkUnit, int], None]] = None
+    budget: BatchBudget = field(default_factory=lambda: BatchBudget(None))
+    on_batch_done: Optional[Callable[[Batch, int], None]] = None
     breaker_threshold: int = 10
     pseudonymizer: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(None))
     done: Set[int] = field(default_factory=set)
@@ -93,16 +98,24 @@ class SyncRuntime:
     _breakers: Dict[int, CircuitBreaker] = field(default_factory=dict)
     rows: Dict[str, int] = field(default_factory=dict)
     rejects: int = 0
-    run_row: Optional[Callable[[], Dict[str, object]]] = None
     active_schools: Optional[Set[int]] = None
     prefetcher: Optional[AttendancePrefetcher] = None
     _resources_left: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def read_window(self, unit: WorkUnit) -> WindowRead:
+    def ensure_plan(self) -> SyncPlan:
+        """Return the plan, making it with `planner` the first time it is needed."""
+        with self._lock:
+            if self.plan is None:
+                if self.planner is None:
+                    raise RuntimeError("SyncRuntime has neither a plan nor a planner")
+                self.plan = self.planner()
+            return self.plan
+
+    def read_window(self, batch: Batch) -> WindowRead:
         """Return a batch's attendance request: read ahead by the prefetcher, or made now."""
-        read = self.prefetcher.take(unit) if self.prefetcher is not None else None
-        return read if read is not None else read_window(self.client, unit)
+        read = self.prefetcher.take(batch) if self.prefetcher is not None else None
+        return read if read is not None else read_window(self.client, batch)
 
     def start_run(self, attendance_resources: int) -> None:
         """Note how many attendance resources the coming pipeline run extracts."""
@@ -129,35 +142,35 @@ class SyncRuntime:
         """
         if self.prefetcher is None:
             return 0
-        units = [u for u in self.budget.preview(self.pending_units()) if not self.breaker(u.school_code).is_open]
-        return self.prefetcher.submit(units)
+        batches = [u for u in self.budget.preview(self.pending_batches()) if not self.breaker(u.school_code).is_open]
+        return self.prefetcher.submit(batches)
 
-    def mark_done(self, unit: WorkUnit, rows: int = 0, extracted: bool = False) -> None:
+    def mark_done(self, batch: Batch, rows: int = 0, extracted: bool = False) -> None:
         """Record a batch as finished (extracted now, or found done in the checkpoint)."""
         with self._lock:
-            self.done.add(unit.batch)
+            self.done.add(batch.number)
             if extracted:
                 self.rows["attendance_records"] = self.rows.get("attendance_records", 0) + rows
-        if extracted and self.on_unit_done is not None:
-            self.on_unit_done(unit, rows)
+        if extracted and self.on_batch_done is not None:
+            self.on_batch_done(batch, rows)
 
-    def has_failed(self, unit: WorkUnit) -> bool:
+    def has_failed(self, batch: Batch) -> bool:
         """Tell whether the batch already failed in this sync (the next sync retries it)."""
         with self._lock:
-            return unit.batch in self.failed
+            return batch.number in self.failed
 
-    def mark_failed(self, unit: WorkUnit, error_class: str) -> None:
+    def mark_failed(self, batch: Batch, error_class: str) -> None:
         """Record a batch that could not be read in this sync (the next sync retries it)."""
         with self._lock:
-            self.failed[unit.batch] = error_class
+            self.failed[batch.number] = error_class
 
-    def mark_skipped(self, unit: WorkUnit) -> None:
+    def mark_skipped(self, batch: Batch) -> None:
         """Record a batch that `--resume-from-batch` skipped and no earlier sync had read.
 
-        Its school's resource state remembers it (`skipped_windows`) and the next sync reads it.
+        Its school's resource state remembers it (`skipped_batches`) and the next sync reads it.
         """
         with self._lock:
-            self.skipped.add(unit.batch)
+            self.skipped.add(batch.number)
 
     @property
     def skipped_batches(self) -> List[int]:
@@ -183,9 +196,9 @@ class SyncRuntime:
         with self._lock:
             self.rejects += n
 
-    def is_skipped(self, unit: WorkUnit) -> bool:
+    def is_skipped(self, batch: Batch) -> bool:
         """Tell whether `--resume-from-batch` excludes this batch."""
-        return unit.batch < self.resume_from_batch
+        return batch.number < self.resume_from_batch
 
     @property
     def last_completed_batch(self) -> Optional[int]:
@@ -198,14 +211,14 @@ class SyncRuntime:
         """Batches of the plan not done, not failed and not excluded: what another run would read."""
         with self._lock:
             return sum(
-                1 for u in self.plan.units
-                if u.batch not in self.done and u.batch not in self.failed and not self.is_skipped(u)
+                1 for u in self.plan.batches
+                if u.number not in self.done and u.number not in self.failed and not self.is_skipped(u)
             )
 
-    def pending_units(self) -> List[WorkUnit]:
+    def pending_batches(self) -> List[Batch]:
         """Batches that still have to be read in this sync."""
         with self._lock:
             return [
-                u for u in self.plan.units
-                if u.batch not in self.done and u.batch not in self.failed and not self.is_skipped(u)
+                u for u in self.plan.batches
+                if u.number not in self.done and u.number not in self.failed and not self.is_skipped(u)
             ]

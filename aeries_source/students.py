@@ -10,11 +10,10 @@ from dlt.extract.resource import DltResource
 
 from aeries_source import settings
 from aeries_source.planning import EXPLICIT
-from aeries_source.rejects import reject_row
+from aeries_source.rejects import reject_row, rejects_item
 from aeries_source.runtime import SyncRuntime
-from aeries_source.side_tables import rejects_item
+from aeries_source.tables import ENROLLMENT, STUDENTS, TOMBSTONE_COLUMN
 from aeries_source.transform import (
-    TOMBSTONE_COLUMN,
     RejectedRecord,
     snake_case,
     snake_record,
@@ -41,14 +40,8 @@ def _changed_students(runtime: SyncRuntime, watermark: Optional[str]) -> Optiona
 
 
 def _full_refresh(runtime: SyncRuntime, changed: Optional[Dict[int, set]], school_code: int) -> bool:
-    plan = runtime.plan
+    plan = runtime.ensure_plan()
     return changed is None or plan.mode == EXPLICIT or school_code in plan.first_load_schools
-
-
-def _students_hints(columns: Dict[str, Any]) -> Any:
-    # No merge key: a delta load holds only the changed students and must not replace the others.
-    return dlt.mark.make_hints(table_name="students", write_disposition="merge",
-                               primary_key=("student_id", "school_code"), columns=dict(columns))
 
 
 def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequence[str]) -> DltResource:
@@ -58,7 +51,6 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
     wanted = {snake_case(f) for f in fields}
     columns: Dict[str, Any] = {c: {"data_type": "date"} for c in (
         "birthdate", "school_enter_date", "district_enter_date", "school_leave_date") if c in wanted}
-    columns[TOMBSTONE_COLUMN] = {"data_type": "bool", "hard_delete": True}
     if runtime.pseudonymizer.enabled:
         columns.update({"state_student_id": {"data_type": "text"}, "student_number": {"data_type": "text"}})
 
@@ -69,7 +61,7 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
         if rejected:
             yield rejects_item(rejected)
         if good:
-            hints = _students_hints({**text_column_hints(blanked), **columns})
+            hints = STUDENTS.hints({**text_column_hints(blanked), **columns})
             yield dlt.mark.with_hints(good, hints, create_table_variant=True)
 
     # Items name their tables through hints (students, rejects), as in attendance.attendance_resource.
@@ -89,9 +81,9 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
                 else:  # no longer at this school in Aeries: remove the row
                     tombstone = {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
                                  TOMBSTONE_COLUMN: True}
-                    yield dlt.mark.with_hints([tombstone], _students_hints(columns), create_table_variant=True)
-        if runtime.plan.server_now is not None:
-            state["watermark"] = runtime.plan.server_now.isoformat()
+                    yield dlt.mark.with_hints([tombstone], STUDENTS.hints(columns), create_table_variant=True)
+        if runtime.ensure_plan().server_now is not None:
+            state["watermark"] = runtime.ensure_plan().server_now.isoformat()
 
     return students
 
@@ -127,21 +119,6 @@ def _student_row(
 _TOMBSTONE_ENTER_DATE = date(1900, 1, 1)
 
 
-def _enrollment_hints(blanked: Set[str]) -> Any:
-    # The merge key replaces all of a student's rows at a school for the year, which serves both a
-    # full school refresh and a re-fetch of single changed students.
-    return dlt.mark.make_hints(
-        table_name="enrollment", write_disposition="merge",
-        primary_key=("student_id", "school_code", "academic_year", "enter_date"),
-        merge_key=("student_id", "school_code", "academic_year"),
-        columns={**text_column_hints(blanked),
-                 "enter_date": {"data_type": "date", "nullable": False},
-                 "leave_date": {"data_type": "date"},
-                 "academic_year": {"data_type": "text", "nullable": False},
-                 TOMBSTONE_COLUMN: {"data_type": "bool", "hard_delete": True}},
-    )
-
-
 def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -> DltResource:
     """The `enrollment` resource: each school's enrollment rows of the year, or the changed students' rows."""
     client = runtime.client
@@ -168,9 +145,10 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
             if rejected:
                 yield rejects_item(rejected)
             if tombstones or good:
-                yield dlt.mark.with_hints(tombstones + good, _enrollment_hints(blanked), create_table_variant=True)
-        if runtime.plan.server_now is not None:
-            state["watermark"] = runtime.plan.server_now.isoformat()
+                hints = ENROLLMENT.hints(text_column_hints(blanked))
+                yield dlt.mark.with_hints(tombstones + good, hints, create_table_variant=True)
+        if runtime.ensure_plan().server_now is not None:
+            state["watermark"] = runtime.ensure_plan().server_now.isoformat()
 
     return enrollment
 

@@ -9,8 +9,7 @@ from aeries_source.calendar_index import CalendarIndex
 from aeries_source.dates import parse_aeries_date
 from aeries_source.settings import ALL_PERIODS, TOMBSTONE_STUDENT_ID
 from aeries_source.status import PRESENT, is_absence, is_tardy, status_for_type_code
-
-TOMBSTONE_COLUMN = "sync_tombstone"
+from aeries_source.tables import TOMBSTONE_COLUMN
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from sync_common import vm_hwm  # noqa: E402  (this folder is on the path when run as a script)
 
-from aeries_source.chunking import date_chunks  # noqa: E402  (after the path is set)
+from aeries_source.batching import date_batches  # noqa: E402  (after the path is set)
 
 
 def main() -> int:
@@ -56,7 +56,7 @@ def main() -> int:
                 leave = date.fromisoformat(s["SchoolLeaveDate"][:10]) if s["SchoolLeaveDate"] else date.max
                 student_days += sum(1 for d in taught if enter <= d <= leave)
         jobs = [(code, a, b) for code in schools
-                for a, b in date_chunks(date.fromisoformat(calendar[0]["CalendarDate"][:10]),
+                for a, b in date_batches(date.fromisoformat(calendar[0]["CalendarDate"][:10]),
                                      date.fromisoformat(calendar[-1]["CalendarDate"][:10]), args.window_days)]
         local = threading.local()
         peak = [0]

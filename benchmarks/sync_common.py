@@ -212,14 +212,16 @@ def _worker_main(raw: str) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     from aeries_source.client import RetryPolicy
-    from aeries_source.runner import SyncOptions, make_pipeline, run_sync
+    from aeries_sync.options import sync_options
+    from aeries_sync.pipeline import make_pipeline
+    from aeries_sync.runner import run_sync
 
     fields = json.loads(raw)
     for key in ("start_date", "end_date"):
         if fields.get(key):
             fields[key] = date.fromisoformat(fields[key])
     count_tables = fields.pop("count_tables", True)
-    options = SyncOptions(**fields, retry=RetryPolicy())
+    options = sync_options(**fields, retry=RetryPolicy())
     started = time.perf_counter()
     result = run_sync(options)
     wall = time.perf_counter() - started
@@ -231,9 +233,9 @@ def _worker_main(raw: str) -> int:
         "pipeline_runs": result.pipeline_runs, "rejects": result.rejects,
         "failed_batches": {str(k): v for k, v in result.failed_batches.items()},
         "plan_mode": result.plan.mode if result.plan else None,
-        "plan_batches": len(result.plan.units) if result.plan else 0,
+        "plan_batches": len(result.plan.batches) if result.plan else 0,
         "windows": [{"school_code": w.school_code, "start": w.start.isoformat(), "end": w.end.isoformat(),
-                     "reason": w.reason} for w in (result.plan.windows if result.plan else [])],
+                     "reason": w.reason} for w in (result.plan.ranges if result.plan else [])],
         # ru_maxrss is KiB on Linux: the worker process's own peak RSS.
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }

@@ -244,7 +244,7 @@ def main() -> int:
             ws = [w for w in steps[s]["windows"] if w["school_code"] == sc]
             row.append("; ".join(f"{w['start']}..{w['end']} ({w['reason']})" for w in ws) or "-")
         rows.append(row)
-    print_table(["school", *(names[s] for s in order)], rows, title="Per-school windows (result.plan.windows)")
+    print_table(["school", *(names[s] for s in order)], rows, title="Per-school windows (result.plan.ranges)")
     routes = sorted({k for s in order for k in steps[s]["routes"]})
     print_table(["route (simulator log)", *(names[s] for s in order)],
                 [[k, *(steps[s]["routes"].get(k, 0) for s in order)] for k in routes], title="Requests by route")

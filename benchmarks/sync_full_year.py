@@ -36,15 +36,15 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_size_args(p)
     p.add_argument("--destination", choices=("duckdb", "postgres", "both"), default="both")
-    p.add_argument("--chunk-days", type=int, default=None, help="days per attendance request (default: the source's)")
-    p.add_argument("--batch-size", type=int, default=None, help="records per written batch (default: the source's)")
+    p.add_argument("--batch-days", type=int, default=None, help="days per attendance request (default: the source's)")
+    p.add_argument("--rows-per-item", type=int, default=None, help="records per written batch (default: the source's)")
     p.add_argument("--checkpoint-every", type=int, default=None,
                    help="batches per pipeline run (default: the source's)")
     args = p.parse_args()
 
     destinations = ["duckdb", "postgres"] if args.destination == "both" else [args.destination]
     extra: Dict[str, Any] = {}
-    for key in ("chunk_days", "batch_size", "checkpoint_every"):
+    for key in ("batch_days", "rows_per_item", "checkpoint_every"):
         if getattr(args, key) is not None:
             extra[key] = getattr(args, key)
 

@@ -10,7 +10,7 @@ import pytest
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_source.client import RetryPolicy
-from aeries_source.runner import SyncOptions
+from aeries_sync.options import SyncOptions, sync_options
 
 # Retries without waiting keep fault tests fast; jitter 0 keeps them deterministic.
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_factor=0.0, max_delay=0.0, jitter=0.0, timeout=5.0)
@@ -82,7 +82,7 @@ def make_options(tmp_path: Path, request: pytest.FixtureRequest):
     dataset = f"t_{uuid.uuid4().hex[:10]}"
 
     def factory(sim: AeriesSimulator, destination: str = "duckdb", **overrides) -> SyncOptions:
-        options = SyncOptions(
+        options = sync_options(
             base_url=sim.base_url,
             certificate=sim.certificate,
             destination=destination,

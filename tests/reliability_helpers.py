@@ -13,7 +13,7 @@ import psycopg2
 from sync_truth import assert_small_tables_match, expected_attendance, loaded_attendance, query
 
 from aeries_simulator import AeriesSimulator
-from aeries_source.runner import SyncOptions
+from aeries_sync.options import SyncOptions, sync_options
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "pipelines" / "attendance.py"
@@ -102,7 +102,7 @@ def run_cli(args: Sequence[str], cwd: Path, env: Dict[str, str], timeout: float 
 def query_options(sim: AeriesSimulator, postgres_url: str, dataset: str, pipelines_dir: Path,
                   pipeline_name: str = "reliability_reader") -> SyncOptions:
     """SyncOptions that only serve to read a Postgres dataset with `sync_truth.query`."""
-    return SyncOptions(base_url=sim.base_url, certificate=sim.certificate, destination="postgres",
+    return sync_options(base_url=sim.base_url, certificate=sim.certificate, destination="postgres",
                        postgres_credentials=postgres_url, dataset_name=dataset,
                        pipeline_name=pipeline_name, pipelines_dir=str(pipelines_dir))
 

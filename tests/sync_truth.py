@@ -4,7 +4,8 @@ from datetime import date
 from typing import Any, Dict, List, Set, Tuple
 
 from aeries_simulator import AeriesSimulator
-from aeries_source.runner import SyncOptions, make_pipeline
+from aeries_sync.options import SyncOptions
+from aeries_sync.pipeline import make_pipeline
 
 PERIODS = [str(p) for p in range(10)]
 

@@ -2,7 +2,8 @@
 
 from typing import Any, Dict, List, Tuple
 
-from aeries_source.runner import SyncOptions, make_pipeline
+from aeries_sync.options import SyncOptions
+from aeries_sync.pipeline import make_pipeline
 
 # Every table the README's "Tables" list names.
 README_TABLES = (

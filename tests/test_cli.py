@@ -53,8 +53,8 @@ def test_no_configuration_says_how_to_fix_it(tmp_path):
     [
         pytest.param(["--start-date", "2024-13-01"], {}, "not a date", id="malformed-date"),
         pytest.param(["--start-date", "2025-01-10", "--end-date", "2025-01-01"], {}, "before", id="end-before-start"),
-        pytest.param(["--batch-size", "0"], {}, "greater than zero", id="zero-batch"),
-        pytest.param(["--chunk-days", "-3"], {}, "greater than zero", id="negative-chunk"),
+        pytest.param(["--rows-per-item", "0"], {}, "greater than zero", id="zero-batch"),
+        pytest.param(["--batch-days", "-3"], {}, "greater than zero", id="negative-chunk"),
         pytest.param(["--school-code", "555"], {}, "555", id="unknown-school"),
         pytest.param([], {"SOURCES__AERIES__DATABASE_YEAR": "2019"}, "2019", id="year-not-offered"),
         pytest.param([], {"SOURCES__AERIES__BASE_URL": "aeries.example.org/admin"}, "https://", id="no-scheme"),
@@ -72,14 +72,14 @@ def test_bad_input_exits_2_in_one_line_and_writes_nothing(sim, tmp_path, args, e
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(sim, tmp_path):
-    result = run_cli(["--dry-run", "--chunk-days", "7", "--duckdb-path", str(tmp_path / "out.duckdb")],
+    result = run_cli(["--dry-run", "--batch-days", "7", "--duckdb-path", str(tmp_path / "out.duckdb")],
                      tmp_path, sim_env(sim))
     assert result.returncode == 0, result.stderr
     assert "batch 1: school 101" in result.stdout
     assert "estimated requests" in result.stdout
     assert not (tmp_path / "out.duckdb").exists()
     # the plan is stable: the same dry run gives the same batches
-    again = run_cli(["--dry-run", "--chunk-days", "7", "--duckdb-path", str(tmp_path / "out.duckdb")],
+    again = run_cli(["--dry-run", "--batch-days", "7", "--duckdb-path", str(tmp_path / "out.duckdb")],
                     tmp_path, sim_env(sim))
     assert [line for line in again.stdout.splitlines() if "batch " in line] == [
         line for line in result.stdout.splitlines() if "batch " in line]

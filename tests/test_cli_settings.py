@@ -32,7 +32,7 @@ def test_dlt_project_dir_points_elsewhere_and_telemetry_stays_off(sim, tmp_path)
     project = tmp_path / "district_project"
     (project / ".dlt").mkdir(parents=True)
     (project / ".dlt" / "config.toml").write_text(
-        "[sources.aeries]\nchunk_days = 7\n\n[runtime]\ndlthub_telemetry = true\n")
+        "[sources.aeries]\nbatch_days = 7\n\n[runtime]\ndlthub_telemetry = true\n")
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     env = _bare_env(tmp_path, DLT_PROJECT_DIR=str(project), **sim_env(sim))
@@ -41,7 +41,7 @@ def test_dlt_project_dir_points_elsewhere_and_telemetry_stays_off(sim, tmp_path)
                             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert f"settings: {project / '.dlt'} (dlt telemetry off)" in result.stdout
-    # chunk_days = 7 from that folder's config: two weeks are two batches
+    # batch_days = 7 from that folder's config: two weeks are two batches
     assert "batch 2: school 101 2024-09-09..2024-09-15" in result.stdout
 
 

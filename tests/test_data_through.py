@@ -8,7 +8,7 @@ from table_helpers import run_sql
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_source import aeries
-from aeries_source.runner import EXIT_OK, run_sync
+from aeries_sync.runner import EXIT_OK, run_sync
 
 YEAR_START = date(2024, 8, 15)
 
@@ -34,21 +34,21 @@ def _data_through(options) -> dict:
 
 
 def _max_done_chunk_end(options) -> dict:
-    rows = run_sql(options, "SELECT school_code, MAX(chunk_end) FROM {sync_batches} WHERE status = 'done' "
+    rows = run_sql(options, "SELECT school_code, MAX(batch_end) FROM {sync_batches} WHERE status = 'done' "
                             "GROUP BY school_code")
     return {int(sc): _as_date(end) for sc, end in rows}
 
 
 def test_data_through_follows_the_reads_and_never_moves_back(midyear_sim, make_options, destination):
     sim = midyear_sim
-    options = make_options(sim, destination, chunk_days=14, checkpoint_every=4)
+    options = make_options(sim, destination, batch_days=14, checkpoint_every=4)
     full = run_sync(options)
     assert full.exit_code == EXIT_OK, full.message
     assert full.pipeline_runs > 1  # the rows are written across checkpointed pipeline runs
     expected = {sc: (sim.today, sim.today) for sc in sim.school_codes()}
     assert _data_through(options) == expected
     assert {sc: v[0] for sc, v in expected.items()} == _max_done_chunk_end(options)
-    assert all(w.end == sim.today for w in full.plan.windows)
+    assert all(w.end == sim.today for w in full.plan.ranges)
 
     # An explicit re-read of an older month leaves it where it is.
     sim.advance_clock(days=1)
@@ -58,7 +58,7 @@ def test_data_through_follows_the_reads_and_never_moves_back(midyear_sim, make_o
 
     # A later delta sync raises it to the new server date.
     sim.advance_clock(days=6)
-    delta = run_sync(make_options(sim, destination, chunk_days=14, checkpoint_every=4))
+    delta = run_sync(make_options(sim, destination, batch_days=14, checkpoint_every=4))
     assert delta.exit_code == EXIT_OK, delta.message
     assert delta.plan.mode == "delta"
     assert _data_through(options) == {sc: (sim.today, sim.today) for sc in sim.school_codes()}

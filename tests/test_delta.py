@@ -6,7 +6,7 @@ import pytest
 from sync_truth import assert_attendance_matches, assert_small_tables_match, query
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
-from aeries_source.runner import EXIT_OK, run_sync
+from aeries_sync.runner import EXIT_OK, run_sync
 
 YEAR_START = date(2024, 8, 15)
 
@@ -73,7 +73,7 @@ def test_delta_sync_picks_up_every_kind_of_change(midyear_sim, make_options):
     assert delta.plan.mode == "delta"
     # The month locked since the full load may have been corrected before it locked: this delta
     # reads it once more (from the first day that was open at the last sync); later ones don't.
-    for window in delta.plan.windows:
+    for window in delta.plan.ranges:
         assert window.start == first_open
         assert window.end == sim.today
     assert_attendance_matches(sim, options, YEAR_START, sim.today)
@@ -97,7 +97,7 @@ def test_delta_sync_picks_up_every_kind_of_change(midyear_sim, make_options):
     # Nothing changed since: a delta sync writes no changed rows.
     unchanged = run_sync(make_options(sim, "postgres"))
     assert unchanged.exit_code == EXIT_OK
-    for window in unchanged.plan.windows:  # locked months are not re-read any more
+    for window in unchanged.plan.ranges:  # locked months are not re-read any more
         assert window.start == sim.first_unlocked_day(window.school_code) == open_from
     assert {t: (c.inserted, c.updated, c.deleted) for t, c in unchanged.changes.items()} == {
         "attendance_records": (0, 0, 0), "students": (0, 0, 0), "enrollment": (0, 0, 0)}
@@ -106,33 +106,33 @@ def test_delta_sync_picks_up_every_kind_of_change(midyear_sim, make_options):
 
 def test_delta_requests_grow_with_the_window_not_the_year(midyear_sim, make_options):
     sim = midyear_sim
-    options = make_options(sim, "duckdb", chunk_days=7)
+    options = make_options(sim, "duckdb", batch_days=7)
     sim.clear_request_log()
     full = run_sync(options)
     assert full.exit_code == EXIT_OK
     full_requests = len(_attendance_requests(sim))
-    assert full_requests == len(full.plan.units)
+    assert full_requests == len(full.plan.batches)
 
     sim.clear_request_log()
-    delta = run_sync(make_options(sim, "duckdb", chunk_days=7))
+    delta = run_sync(make_options(sim, "duckdb", batch_days=7))
     small_window = len(_attendance_requests(sim))
-    assert small_window == len(delta.plan.units)
-    for window in delta.plan.windows:
+    assert small_window == len(delta.plan.batches)
+    for window in delta.plan.ranges:
         assert (window.end - window.start).days < 40
-    assert small_window * 3 < full_requests, (small_window, full_requests, full.plan.windows, delta.plan.windows)
+    assert small_window * 3 < full_requests, (small_window, full_requests, full.plan.ranges, delta.plan.ranges)
 
     # Two weeks later another month has locked and the window moved: requests follow the window.
     open_before = {sc: sim.first_unlocked_day(sc) for sc in sim.school_codes()}
     sim.advance_clock(days=14)
     sim.clear_request_log()
-    later = run_sync(make_options(sim, "duckdb", chunk_days=7))
+    later = run_sync(make_options(sim, "duckdb", batch_days=7))
     assert later.exit_code == EXIT_OK
     grown = len(_attendance_requests(sim))
-    expected = sum(-(-((w.end - w.start).days + 1) // 7) for w in later.plan.windows)
+    expected = sum(-(-((w.end - w.start).days + 1) // 7) for w in later.plan.ranges)
     assert grown == expected
     # The month that locked in those two weeks is read once more, nothing earlier.
     assert all(w.start == min(open_before[w.school_code], sim.first_unlocked_day(w.school_code))
-               for w in later.plan.windows)
+               for w in later.plan.ranges)
     for record in _attendance_requests(sim):
-        assert record.query["StartDate"] >= min(w.start for w in later.plan.windows).strftime("%Y%m%d")
+        assert record.query["StartDate"] >= min(w.start for w in later.plan.ranges).strftime("%Y%m%d")
     assert_attendance_matches(sim, options, YEAR_START, sim.today)

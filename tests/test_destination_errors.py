@@ -91,7 +91,7 @@ def test_socket_url_without_password_is_accepted(sim, tmp_path, postgres_url):
 
 def test_classified_by_type_not_by_words():
     """A message that merely mentions a refused connection is not taken for an unreachable database."""
-    from aeries_source.failure_causes import EXIT_CRITICAL, EXIT_PARTIAL, classify_failure
+    from aeries_sync.failure_causes import EXIT_CRITICAL, EXIT_PARTIAL, classify_failure
 
     code, _, message = classify_failure(RuntimeError("Connection refused by policy"))
     assert code == EXIT_PARTIAL and message.startswith("RuntimeError")

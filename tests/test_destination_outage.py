@@ -7,7 +7,7 @@ import pytest
 from conftest import _pgserver_url
 from sync_truth import assert_attendance_matches, assert_small_tables_match, query
 
-from aeries_source.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, run_sync
+from aeries_sync.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, run_sync
 
 
 @pytest.mark.skipif(bool(os.environ.get("DESTINATION__POSTGRES__CREDENTIALS")),
@@ -19,26 +19,26 @@ def test_load_interrupted_by_postgres_outage_completes_next_run(sim, make_option
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
     url = _pgserver_url(server.get_uri())
     try:
-        options = make_options(sim, "postgres", postgres_credentials=url, chunk_days=14, checkpoint_every=3)
+        options = make_options(sim, "postgres", postgres_credentials=url, batch_days=14, checkpoint_every=3)
         seen = []
 
-        def stop_postgres_during_second_run(unit, rows):
-            seen.append(unit.batch)
-            if len(seen) == 4:  # the first unit of the second pipeline run: its load will fail
+        def stop_postgres_during_second_run(batch, rows):
+            seen.append(batch.number)
+            if len(seen) == 4:  # the first batch of the second pipeline run: its load will fail
                 server.cleanup()
 
-        first = run_sync(options, on_unit_done=stop_postgres_during_second_run)
+        first = run_sync(options, on_batch_done=stop_postgres_during_second_run)
         assert first.exit_code in (EXIT_PARTIAL, EXIT_CRITICAL), first.message
         assert first.pipeline_runs == 1
 
         # While Postgres is down a rerun says so in one line and writes nothing.
-        down = run_sync(make_options(sim, "postgres", postgres_credentials=url, chunk_days=14, checkpoint_every=3))
+        down = run_sync(make_options(sim, "postgres", postgres_credentials=url, batch_days=14, checkpoint_every=3))
         assert down.exit_code == EXIT_CRITICAL
         assert "destination database could not be reached" in down.message
 
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
         assert _pgserver_url(server.get_uri()) == url
-        second = run_sync(make_options(sim, "postgres", postgres_credentials=url, chunk_days=14, checkpoint_every=3))
+        second = run_sync(make_options(sim, "postgres", postgres_credentials=url, batch_days=14, checkpoint_every=3))
         assert second.exit_code == EXIT_OK, second.message
         assert_attendance_matches(sim, options, date(2024, 8, 15), date(2025, 6, 12))
         assert_small_tables_match(sim, options)

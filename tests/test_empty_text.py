@@ -2,7 +2,7 @@
 
 from table_helpers import TEXT_TYPES, column_types, count_where, existing_tables, run_sql
 
-from aeries_source.runner import EXIT_OK, run_sync
+from aeries_sync.runner import EXIT_OK, run_sync
 
 
 def _blank_text_cells(options) -> dict:

@@ -12,7 +12,7 @@ from sync_truth import columns_of, expected_attendance, query
 
 from aeries_source.client import AeriesClient
 from aeries_source.pseudonym import Pseudonymizer
-from aeries_source.runner import EXIT_OK, run_sync
+from aeries_sync.runner import EXIT_OK, run_sync
 
 KEY = "synthetic-test-key-not-a-secret"
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def test_pseudonymised_ids_are_consistent_across_tables(sim, make_options):
     assert attendance <= students
     enrollment = {int(r[0]) for r in query(options, "SELECT DISTINCT student_id FROM {t:enrollment}")}
     assert enrollment <= students
-    truth = expected_attendance(sim, result.plan.units[0].start, result.plan.units[-1].end)
+    truth = expected_attendance(sim, result.plan.batches[0].start, result.plan.batches[-1].end)
     expected = {(sc, nym.student_id(sid), day) for sc, sid, day, *_ in truth}
     loaded = {(int(a), int(b), c) for a, b, c in query(
         options, "SELECT school_code, student_id, attendance_date FROM {t:attendance_records}")}
@@ -57,16 +57,16 @@ def test_student_columns_follow_the_allow_list(sim, make_options):
 
 def test_audit_trail_has_operations_but_no_student_data(sim, make_options, tmp_path):
     audit = tmp_path / "audit.jsonl"
-    options = make_options(sim, audit_log=str(audit), chunk_days=60)
+    options = make_options(sim, audit_log=str(audit), batch_days=60)
     result = run_sync(options)
     assert result.exit_code == EXIT_OK
     entries = [json.loads(line) for line in audit.read_text().splitlines()]
     events = [e["event"] for e in entries]
     assert events[0] == "sync_started" and events[-1] == "sync_finished"
-    assert events.count("batch_extracted") == len(result.plan.units)
+    assert events.count("batch_extracted") == len(result.plan.batches)
     assert all(e["operation_id"] == result.run_id for e in entries)
     batch = next(e for e in entries if e["event"] == "batch_extracted")
-    assert {"school_code", "window_start", "window_end", "rows", "destination_table", "endpoint"} <= set(batch)
+    assert {"school_code", "batch_start", "batch_end", "rows", "destination_table", "endpoint"} <= set(batch)
     text = audit.read_text()
     assert sim.certificate not in text
     for sc in sim.school_codes():
@@ -87,14 +87,14 @@ def test_untransformable_records_go_to_rejects_and_the_run_goes_on(sim, make_opt
         ]
 
     monkeypatch.setattr(AeriesClient, "attendance", with_bad_records)
-    options = make_options(sim, chunk_days=90)
+    options = make_options(sim, batch_days=90)
     result = run_sync(options)
     assert result.exit_code == EXIT_OK, result.message
-    units = len(result.plan.units)
-    assert result.rejects == 2 * units
-    rows = query(options, "SELECT school_code, endpoint, window_start, window_end, reason, raw_payload "
+    batches = len(result.plan.batches)
+    assert result.rejects == 2 * batches
+    rows = query(options, "SELECT school_code, endpoint, batch_start, batch_end, reason, raw_payload "
                           "FROM {t:rejects}")
-    assert len(rows) == 2 * units
+    assert len(rows) == 2 * batches
     reasons = {r[4] for r in rows}
     assert any("unknown absence code" in r for r in reasons)
     assert "AttendanceDays missing or not a list" in reasons
@@ -102,10 +102,10 @@ def test_untransformable_records_go_to_rejects_and_the_run_goes_on(sim, make_opt
     # The good records of the same windows were loaded.
     assert query(options, "SELECT COUNT(*) FROM {t:attendance_records}")[0][0] == result.attendance_records > 0
     # A rerun of the same windows does not duplicate the rejects.
-    again = run_sync(make_options(sim, chunk_days=90, start_date=result.plan.units[0].start,
-                                  end_date=result.plan.units[-1].end))
+    again = run_sync(make_options(sim, batch_days=90, start_date=result.plan.batches[0].start,
+                                  end_date=result.plan.batches[-1].end))
     assert again.exit_code == EXIT_OK
-    assert query(options, "SELECT COUNT(*) FROM {t:rejects}")[0][0] == 2 * units
+    assert query(options, "SELECT COUNT(*) FROM {t:rejects}")[0][0] == 2 * batches
 
 
 def test_tls_verification_off_is_warned_about(sim, make_options, caplog):
@@ -130,7 +130,7 @@ def test_the_committed_config_turns_dlt_telemetry_off():
 def test_audit_trail_records_every_endpoint_read(sim, make_options, tmp_path):
     """Every Aeries request of a sync is in the audit trail, with school, rows and destination table."""
     audit = tmp_path / "audit.jsonl"
-    options = make_options(sim, audit_log=str(audit), chunk_days=60)
+    options = make_options(sim, audit_log=str(audit), batch_days=60)
     assert run_sync(options).exit_code == EXIT_OK
     reads = [e for e in map(json.loads, audit.read_text().splitlines()) if e["event"] == "endpoint_read"]
     by_endpoint = {e["endpoint"] for e in reads}

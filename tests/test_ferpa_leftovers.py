@@ -27,8 +27,9 @@ from sync_truth import assert_attendance_matches, assert_small_tables_match, que
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_simulator.faults import FaultKind
-from aeries_source.leftovers import remove_leftovers
-from aeries_source.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, SyncOptions, run_sync
+from aeries_sync.leftovers import remove_leftovers
+from aeries_sync.options import SyncOptions
+from aeries_sync.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, run_sync
 
 # A tiny district in mid-November: two schools, three months of attendance, months still open, so a
 # delta sync re-reads (and merges) attendance, students and enrollment.
@@ -161,7 +162,7 @@ def test_a_failed_sync_leaves_no_student_data(district, make_options, destinatio
     else:  # a 401 after two committed checkpoints stops the sync
         sim.faults.script("attendance", [None, None, FaultKind.UNAUTHORIZED])
         expected = EXIT_CRITICAL
-    options = make_options(sim, destination, chunk_days=14, checkpoint_every=1)
+    options = make_options(sim, destination, batch_days=14, checkpoint_every=1)
     result = run_sync(options)
     assert result.exit_code == expected, result.message
     assert result.pipeline_runs >= 1, "nothing was loaded before the failure: the test tests nothing"
@@ -172,7 +173,7 @@ def test_the_cleanup_keeps_a_pending_package_and_the_rows_it_may_stage(tmp_path)
     pattern = marker_pattern(["Loadedname One", "Pendingname Two"], [])
     # The DuckDB file is not named after the dataset: DuckDB could not tell catalog and schema apart.
     duckdb = dlt.destinations.duckdb(str(tmp_path / "leftovers_unit.duckdb"))
-    pipeline = dlt.pipeline("leftovers_unit", destination=duckdb, dataset_name="unit",
+    pipeline = dlt.pipeline("leftovers_unit", destination=duckdb, dataset_name="batch",
                             pipelines_dir=str(tmp_path / "pipelines"))
     hints = {"table_name": "students", "write_disposition": "merge", "primary_key": "id"}
     pipeline.run([{"id": 1, "name": "Loadedname One"}], **hints)
@@ -236,12 +237,12 @@ def test_a_killed_sync_keeps_only_its_pending_package_and_the_rerun_removes_it(
         district, make_options, destination, tmp_path):
     sim = district
     data_dir = tmp_path / "dlt_data"
-    options = make_options(sim, destination, pipeline_name="leftovers_kill", chunk_days=7,
+    options = make_options(sim, destination, pipeline_name="leftovers_kill", batch_days=7,
                            pipelines_dir=str(data_dir / "pipelines"))
     pipeline_dir = data_dir / "pipelines" / options.pipeline_name
     postgres_url: Optional[str] = options.postgres_credentials
-    env = cli_env(sim, postgres_url, data_dir, SOURCES__AERIES__CHECKPOINT_EVERY="1",
-                  SOURCES__AERIES__CHUNK_DAYS="7")
+    env = cli_env(sim, postgres_url, data_dir, SYNC__CHECKPOINT_EVERY="1",
+                  SOURCES__AERIES__BATCH_DAYS="7")
     args = ["--destination", destination, "--pipeline-name", options.pipeline_name,
             "--dataset-name", options.dataset_name]
     if destination == "duckdb":

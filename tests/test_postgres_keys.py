@@ -2,7 +2,7 @@
 
 from sync_truth import assert_attendance_matches, query
 
-from aeries_source.runner import EXIT_OK, run_sync
+from aeries_sync.runner import EXIT_OK, run_sync
 
 
 def _primary_keys(options) -> dict:

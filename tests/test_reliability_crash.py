@@ -126,8 +126,8 @@ def _crash_and_recover(sim: AeriesSimulator, postgres_url: str, tmp_path: Path, 
     data_dir = tmp_path / "dlt_data"
     pipeline_dir = data_dir / "pipelines" / PIPELINE
     cwd = prepare_cwd(tmp_path / "cwd")
-    env = cli_env(sim, postgres_url, data_dir, SOURCES__AERIES__CHECKPOINT_EVERY="2",
-                  SOURCES__AERIES__CHUNK_DAYS="4", SOURCES__AERIES__REQUEST_MAX_ATTEMPTS="3",
+    env = cli_env(sim, postgres_url, data_dir, SYNC__CHECKPOINT_EVERY="2",
+                  SOURCES__AERIES__BATCH_DAYS="4", SOURCES__AERIES__REQUEST_MAX_ATTEMPTS="3",
                   SOURCES__AERIES__REQUEST_TIMEOUT="10")
     cmd = cli_command("--destination", "postgres", "--pipeline-name", PIPELINE, "--dataset-name", dataset)
     rng = random.Random(KILL_SEED)

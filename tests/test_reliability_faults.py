@@ -15,8 +15,10 @@ from sync_truth import expected_attendance, loaded_attendance, query
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_simulator.faults import FaultKind
+from aeries_source import resolve_configuration
 from aeries_source.client import RetryPolicy
-from aeries_source.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, SyncOptions, run_sync
+from aeries_sync.options import SyncOptions
+from aeries_sync.runner import EXIT_CRITICAL, EXIT_OK, EXIT_PARTIAL, run_sync
 
 # Seed 30: every school has attendance on the first school day.
 SPEC = DistrictSpec(seed=30, schools=3, students_per_school=20, today=date(2024, 10, 25))
@@ -36,7 +38,7 @@ def district() -> Iterator[AeriesSimulator]:
 
 
 def _options(make_options: Any, sim: AeriesSimulator, **overrides: Any) -> SyncOptions:
-    settings: Dict[str, Any] = {"chunk_days": 7, "checkpoint_every": 5,
+    settings: Dict[str, Any] = {"batch_days": 7, "checkpoint_every": 5,
                                 "retry": RetryPolicy(max_attempts=4, timeout=5.0, **NO_WAIT)}
     settings.update(overrides)
     return make_options(sim, "postgres", **settings)
@@ -60,7 +62,7 @@ def assert_loaded_part_is_exact(sim: AeriesSimulator, options: SyncOptions,
     truth_days, loaded_days = _by_school_day(expected), _by_school_day(loaded)
     for key, rows in loaded_days.items():
         assert rows == truth_days[key], f"school-day {key} loaded only in part"
-    done = query(options, "SELECT DISTINCT b.school_code, b.chunk_start, b.chunk_end FROM {t:sync_batches} b "
+    done = query(options, "SELECT DISTINCT b.school_code, b.batch_start, b.batch_end FROM {t:sync_batches} b "
                           "WHERE b.status = 'done'")
     for school, start, end in done:
         want = {r for r in expected if r[0] == int(school) and start <= r[2] <= end}
@@ -176,15 +178,16 @@ def test_breaker_skips_a_failing_school_and_the_next_run_reads_it(district, make
     first = run_sync(options)
     assert first.exit_code == EXIT_PARTIAL, first.message
     assert first.skipped_schools == [dead]
-    dead_batches = {u.batch for u in first.plan.units if u.school_code == dead}
+    dead_batches = {u.number for u in first.plan.batches if u.school_code == dead}
     assert set(first.failed_batches) == dead_batches
     assert set(first.failed_batches.values()) <= {"server_error", "circuit_breaker_open"}
     assert "circuit_breaker_open" in first.failed_batches.values()
     dead_requests = [r for r in sim.request_log if f"/schools/{dead}/attendance" in r.path.lower()]
     # The breaker opens after `breaker_threshold` consecutive failed requests (a failed batch counts
     # all its attempts): the school's other batches are never asked for.
-    attempts = options.retry.max_attempts
-    assert len(dead_requests) == -(-options.breaker_threshold // attempts) * attempts, len(dead_requests)
+    attempts = options.request_max_attempts
+    threshold = resolve_configuration(**options.source).breaker_threshold  # as configured, default 10
+    assert len(dead_requests) == -(-threshold // attempts) * attempts, len(dead_requests)
     assert_loaded_part_is_exact(sim, options, complete_schools=[sc for sc in sim.school_codes() if sc != dead])
     left = query(options, f"SELECT COUNT(*) FROM {{t:attendance_records}} WHERE school_code = {dead}")
     assert int(left[0][0]) == 0
@@ -195,15 +198,15 @@ def test_breaker_skips_a_failing_school_and_the_next_run_reads_it(district, make
     second = run_sync(options)
     assert second.exit_code == EXIT_OK, second.message
     assert not second.failed_batches and not second.skipped_schools
-    assert _days(second.plan.units, dead) >= _days(first.plan.units, dead), "skipped chunks not re-read"
+    assert _days(second.plan.batches, dead) >= _days(first.plan.batches, dead), "skipped chunks not re-read"
     assert_everything_matches(sim, options, YEAR_START, sim.today)
 
 
-def _days(units: Any, school: int) -> Set[date]:
+def _days(batches: Any, school: int) -> Set[date]:
     days: Set[date] = set()
-    for unit in units:
-        if unit.school_code == school:
-            days |= {date.fromordinal(n) for n in range(unit.start.toordinal(), unit.end.toordinal() + 1)}
+    for batch in batches:
+        if batch.school_code == school:
+            days |= {date.fromordinal(n) for n in range(batch.start.toordinal(), batch.end.toordinal() + 1)}
     return days
 
 
@@ -211,7 +214,7 @@ def _days(units: Any, school: int) -> Set[date]:
 
 def _lose_third_batch_of_103(sim: AeriesSimulator, options: SyncOptions) -> None:
     """School 103's third batch fails on every attempt; everything else succeeds."""
-    sim.faults.script("attendance@103", [None, None] + [FaultKind.SERVER_ERROR] * options.retry.max_attempts)
+    sim.faults.script("attendance@103", [None, None] + [FaultKind.SERVER_ERROR] * options.request_max_attempts)
 
 
 def test_a_batch_failing_after_retries_gives_exit_3_and_the_next_run_completes(district, make_options):
@@ -222,12 +225,12 @@ def test_a_batch_failing_after_retries_gives_exit_3_and_the_next_run_completes(d
     first = run_sync(options)
     assert first.exit_code == EXIT_PARTIAL, first.message
     assert first.status == "partial"
-    lost = [u for u in first.plan.units if u.school_code == 103][2]
-    assert first.failed_batches == {lost.batch: "server_error"}
+    lost = [u for u in first.plan.batches if u.school_code == 103][2]
+    assert first.failed_batches == {lost.number: "server_error"}
     assert first.skipped_schools == []
     assert_loaded_part_is_exact(sim, options, complete_schools=[101, 102])
     runs = sync_runs(options)
-    assert [(r["status"], r["last_completed_batch"]) for r in runs] == [("partial", len(first.plan.units))]
+    assert [(r["status"], r["last_completed_batch"]) for r in runs] == [("partial", len(first.plan.batches))]
 
     second = run_sync(options)  # no date flags: a delta sync
     assert second.exit_code == EXIT_OK, second.message
@@ -243,20 +246,21 @@ class FailedBatchReread(AssertionError):
 def test_a_failed_batch_is_left_to_the_next_run(district, make_options):
     sim = district
     options = _options(make_options, sim)
-    attempts = options.retry.max_attempts
+    attempts = options.request_max_attempts
     _lose_third_batch_of_103(sim, options)
 
     first = run_sync(options)
     assert first.exit_code == EXIT_PARTIAL, first.message
-    lost = [u for u in first.plan.units if u.school_code == 103][2]
-    assert first.failed_batches == {lost.batch: "server_error"}
+    lost = [u for u in first.plan.batches if u.school_code == 103][2]
+    assert first.failed_batches == {lost.number: "server_error"}
     asked = [r for r in sim.request_log if "/schools/103/attendance" in r.path.lower()
              and r.query.get("StartDate") == lost.start.strftime("%Y%m%d")]
     if len(asked) != attempts:
-        raise FailedBatchReread(f"batch {lost.batch} was requested {len(asked)} times in one sync "
+        raise FailedBatchReread(f"batch {lost.number} was requested {len(asked)} times in one sync "
                                 f"({attempts} attempts expected), though the sync reports it failed")
     # What the sync reports agrees with the database: the batch is failed and its days are missing.
-    batches = query(options, f"SELECT status, error_class, requests FROM {{t:sync_batches}} WHERE batch = {lost.batch}")
+    batches = query(options, "SELECT status, error_class, requests FROM {t:sync_batches} "
+                             f"WHERE batch = {lost.number}")
     assert [(s, e, int(n)) for s, e, n in batches] == [("failed", "server_error", attempts)]
     expected = {r for r in expected_attendance(sim, YEAR_START, sim.today) if r[0] == 103}
     loaded = {r for r in loaded_attendance(options, YEAR_START, sim.today) if r[0] == 103}
@@ -265,6 +269,6 @@ def test_a_failed_batch_is_left_to_the_next_run(district, make_options):
 
     second = run_sync(options)
     assert second.exit_code == EXIT_OK, second.message
-    assert any(u.school_code == 103 and u.start <= lost.start and lost.end <= u.end for u in second.plan.units) \
-        or _days(second.plan.units, 103) >= _days([lost], 103), "the next run does not re-read the failed batch"
+    assert any(u.school_code == 103 and u.start <= lost.start and lost.end <= u.end for u in second.plan.batches) \
+        or _days(second.plan.batches, 103) >= _days([lost], 103), "the next run does not re-read the failed batch"
     assert_everything_matches(sim, options, YEAR_START, sim.today)

@@ -66,7 +66,7 @@ def test_debug_logs_of_a_faulty_run_hold_no_certificate_and_no_student(
     sim = faulty_district
     env = cli_env(sim, postgres_url, tmp_path / "dlt_data", ENHANCED_SYNC_DEBUG="true",
                   SOURCES__AERIES__REQUEST_MAX_ATTEMPTS=str(ATTEMPTS), SOURCES__AERIES__REQUEST_TIMEOUT="1",
-                  SOURCES__AERIES__CHUNK_DAYS="7", SOURCES__AERIES__CHECKPOINT_EVERY="3")
+                  SOURCES__AERIES__BATCH_DAYS="7", SYNC__CHECKPOINT_EVERY="3")
     args = ["--destination", "postgres", "--dataset-name", unique_dataset("logs"), "--pipeline-name", "logs"]
     result = run_cli(args + (["--json-logs"] if json_logs else []), tmp_path / "cwd", env)
     output = result.stdout + result.stderr
@@ -117,8 +117,8 @@ def test_debug_logs_of_a_certificate_revoked_mid_run_hold_no_certificate_and_no_
     try:
         sim.faults.script("attendance", [None, FaultKind.SERVER_ERROR, None, FaultKind.UNAUTHORIZED])
         env = cli_env(sim, postgres_url, tmp_path / "dlt_data", ENHANCED_SYNC_DEBUG="true",
-                      SOURCES__AERIES__REQUEST_MAX_ATTEMPTS=str(ATTEMPTS), SOURCES__AERIES__CHUNK_DAYS="7",
-                      SOURCES__AERIES__CHECKPOINT_EVERY="1")
+                      SOURCES__AERIES__REQUEST_MAX_ATTEMPTS=str(ATTEMPTS), SOURCES__AERIES__BATCH_DAYS="7",
+                      SYNC__CHECKPOINT_EVERY="1")
         args = ["--destination", "postgres", "--dataset-name", unique_dataset("logs"), "--pipeline-name", "logs401"]
         result = run_cli(args, tmp_path / "cwd", env)
         output = result.stdout + result.stderr

@@ -9,7 +9,7 @@ from reliability_helpers import assert_everything_matches
 from sync_truth import query
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
-from aeries_source.runner import EXIT_OK, run_sync
+from aeries_sync.runner import EXIT_OK, run_sync
 
 SPEC = DistrictSpec(seed=30, schools=3, students_per_school=20, today=date(2024, 9, 20))
 
@@ -36,7 +36,7 @@ def _truth_counts(sim: AeriesSimulator) -> Dict[str, int]:
 
 def test_postgres_first_sync_reports_the_rows_it_loaded(district: AeriesSimulator, make_options: Any) -> None:
     sim = district
-    options = make_options(sim, "postgres", chunk_days=10, checkpoint_every=3)
+    options = make_options(sim, "postgres", batch_days=10, checkpoint_every=3)
     result = run_sync(options)
     assert result.exit_code == EXIT_OK, result.message
     attendance = assert_everything_matches(sim, options, date(2024, 8, 15), sim.today)

@@ -17,7 +17,7 @@ from sync_truth import assert_attendance_matches, assert_small_tables_match, que
 from test_cli import run_cli, sim_env
 
 from aeries_simulator import FaultKind
-from aeries_source.runner import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, run_sync
+from aeries_sync.runner import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, run_sync
 
 YEAR_START, YEAR_END = date(2024, 8, 15), date(2025, 6, 12)
 SKIPPED_LINE = "batches skipped by --resume-from-batch (read by the next run): 1-3"
@@ -35,7 +35,7 @@ def _as_list(value: Any) -> Any:
 
 def test_skipped_batches_are_read_by_the_next_run(sim, make_options, destination):
     first = run_sync(make_options(sim, destination, resume_from_batch=4))
-    assert first.plan is not None and len(first.plan.units) > 4
+    assert first.plan is not None and len(first.plan.batches) > 4
     assert first.status != "critical", first.message
 
     second = run_sync(make_options(sim, destination))
@@ -43,13 +43,13 @@ def test_skipped_batches_are_read_by_the_next_run(sim, make_options, destination
     options = make_options(sim, destination)
     assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
     assert_small_tables_match(sim, options)
-    assert {w.school_code for w in second.plan.windows if _is_skipped_retry(w)} == {101}
+    assert {w.school_code for w in second.plan.ranges if _is_skipped_retry(w)} == {101}
     assert second.skipped_batches == []
 
     # Once read, the skipped windows are forgotten: the third run reads no retry windows.
     third = run_sync(make_options(sim, destination))
     assert third.exit_code == EXIT_OK, third.message
-    assert not any(_is_skipped_retry(w) for w in third.plan.windows), third.plan.windows
+    assert not any(_is_skipped_retry(w) for w in third.plan.ranges), third.plan.ranges
 
 
 def test_result_and_sync_runs_name_the_skipped_batches(sim, make_options):
@@ -67,7 +67,7 @@ def test_result_and_sync_runs_name_the_skipped_batches(sim, make_options):
 def test_summary_line_names_the_skipped_batches(sim, tmp_path):
     env: Dict[str, str] = {**sim_env(sim), "DLT_DATA_DIR": str(tmp_path / "dlt_data")}
     db = tmp_path / "out.duckdb"
-    result = run_cli(["--resume-from-batch", "4", "--chunk-days", "30", "--duckdb-path", str(db)], tmp_path, env)
+    result = run_cli(["--resume-from-batch", "4", "--batch-days", "30", "--duckdb-path", str(db)], tmp_path, env)
     assert result.returncode == EXIT_PARTIAL, result.stdout + result.stderr
     assert SKIPPED_LINE in result.stdout, result.stdout
     assert "Traceback" not in result.stderr
@@ -79,13 +79,13 @@ def test_resume_after_an_interrupted_sync_leaves_no_hole(sim, make_options):
     Batches the stopped sync committed are in the destination: skipping them is no hole, so nothing is
     reported as skipped and the sync is done (exit 0).
     """
-    window = {"start_date": date(2024, 9, 2), "end_date": date(2024, 10, 27), "chunk_days": 14,
+    window = {"start_date": date(2024, 9, 2), "end_date": date(2024, 10, 27), "batch_days": 14,
               "school_codes": [101], "checkpoint_every": 1}
     # Batches 1 and 2 load; the third request is refused as if the certificate had been revoked.
     sim.faults.script("attendance", [None, None] + [FaultKind.UNAUTHORIZED] * 8)
     stopped = run_sync(make_options(sim, **window))
     assert stopped.status == "critical", stopped.message
-    assert len(stopped.plan.units) == 4
+    assert len(stopped.plan.batches) == 4
     sim.faults.clear()
 
     resumed = run_sync(make_options(sim, resume_from_batch=3, **window))
@@ -98,7 +98,7 @@ def test_resume_after_an_interrupted_sync_leaves_no_hole(sim, make_options):
     _assert_school_matches(sim, options, 101, window["start_date"], window["end_date"])
 
     later = run_sync(make_options(sim, school_codes=[101]))
-    assert not any(_is_skipped_retry(w) for w in later.plan.windows), later.plan.windows
+    assert not any(_is_skipped_retry(w) for w in later.plan.ranges), later.plan.ranges
 
 
 def _assert_school_matches(sim, options, school: int, start: date, end: date) -> None:
@@ -111,12 +111,12 @@ def _assert_school_matches(sim, options, school: int, start: date, end: date) ->
 
 @pytest.mark.parametrize("destination", ["duckdb", "postgres"])
 def test_resume_beyond_the_plan_is_bad_input_and_writes_nothing(sim, make_options, tmp_path, destination):
-    planned = run_sync(make_options(sim, destination, chunk_days=30, dry_run=True))
-    batches = len(planned.plan.units)
+    planned = run_sync(make_options(sim, destination, batch_days=30, dry_run=True))
+    batches = len(planned.plan.batches)
     dataset = make_options(sim, destination).dataset_name
     db = tmp_path / "beyond.duckdb"
     env: Dict[str, str] = {**sim_env(sim), "DLT_DATA_DIR": str(tmp_path / "dlt_data")}
-    args = ["--resume-from-batch", "99", "--chunk-days", "30", "--dataset-name", dataset,
+    args = ["--resume-from-batch", "99", "--batch-days", "30", "--dataset-name", dataset,
             "--destination", destination, "--duckdb-path", str(db)]
     if destination == "postgres":
         env["DESTINATION__POSTGRES__CREDENTIALS"] = make_options(sim, destination).postgres_credentials

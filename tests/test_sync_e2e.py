@@ -4,7 +4,7 @@ from datetime import date
 
 from sync_truth import assert_attendance_matches, assert_small_tables_match, query, table_counts
 
-from aeries_source.runner import EXIT_OK, EXIT_PARTIAL, run_sync
+from aeries_sync.runner import EXIT_OK, EXIT_PARTIAL, run_sync
 
 YEAR_START, YEAR_END = date(2024, 8, 15), date(2025, 6, 12)
 
@@ -23,10 +23,10 @@ def test_full_sync_matches_truth_and_rerun_adds_nothing(sim, make_options, desti
     runs = query(options, "SELECT operation_id, status, planned_batches, last_completed_batch, total_processed, "
                           "finished_at FROM {t:sync_runs}")
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in runs] == [
-        (first.run_id, "done", len(first.plan.units), len(first.plan.units), rows)]
+        (first.run_id, "done", len(first.plan.batches), len(first.plan.batches), rows)]
     assert runs[0][5] is not None
     batches = query(options, "SELECT batch, status, rows, requests FROM {t:sync_batches}")
-    assert sorted(b[0] for b in batches) == [u.batch for u in first.plan.units]
+    assert sorted(b[0] for b in batches) == [u.number for u in first.plan.batches]
     assert {b[1] for b in batches} == {"done"}
     assert sum(b[2] for b in batches) == rows
     assert [b[3] for b in batches] == [1] * len(batches)  # one attendance request per batch, no retries
@@ -40,19 +40,19 @@ def test_full_sync_matches_truth_and_rerun_adds_nothing(sim, make_options, desti
 
 
 def test_attendance_rows_carry_batch_metadata_and_dates(sim, make_options):
-    options = make_options(sim, chunk_days=7)
+    options = make_options(sim, batch_days=7)
     result = run_sync(options)
     assert result.exit_code == EXIT_OK, result.message
-    rows = query(options, "SELECT sync_run_id, sync_batch, sync_chunk_start, sync_chunk_end, attendance_date, "
+    rows = query(options, "SELECT sync_run_id, sync_batch, sync_batch_start, sync_batch_end, attendance_date, "
                           "correction_deadline FROM {t:attendance_records}")
     assert rows
-    units = {u.batch: u for u in result.plan.units}
-    for run_id, batch, chunk_start, chunk_end, day, deadline in rows:
+    batches = {u.number: u for u in result.plan.batches}
+    for run_id, batch, batch_start, batch_end, day, deadline in rows:
         assert run_id == result.run_id
-        unit = units[int(batch)]
-        assert (chunk_start, chunk_end) == (unit.start, unit.end)
-        assert chunk_start <= day <= chunk_end
-        assert (chunk_end - chunk_start).days <= 6
+        batch = batches[int(batch)]
+        assert (batch_start, batch_end) == (batch.start, batch.end)
+        assert batch_start <= day <= batch_end
+        assert (batch_end - batch_start).days <= 6
         assert deadline is None or deadline >= day
 
 
@@ -79,20 +79,20 @@ def test_correction_resync_replaces_the_window(sim, make_options, destination):
 
 
 def test_resume_from_batch_skips_earlier_batches(sim, make_options):
-    options = make_options(sim, chunk_days=30, start_date=date(2024, 9, 1), end_date=date(2024, 12, 31))
+    options = make_options(sim, batch_days=30, start_date=date(2024, 9, 1), end_date=date(2024, 12, 31))
     sim.clear_request_log()
-    result = run_sync(make_options(sim, chunk_days=30, start_date=date(2024, 9, 1), end_date=date(2024, 12, 31),
+    result = run_sync(make_options(sim, batch_days=30, start_date=date(2024, 9, 1), end_date=date(2024, 12, 31),
                                    resume_from_batch=4))
     # Not done: batches 1-3 were not read (the next run reads them; tests/test_resume_from_batch.py).
     assert (result.exit_code, result.skipped_batches) == (EXIT_PARTIAL, [1, 2, 3]), result.message
     loaded_batches = sorted(int(r[0]) for r in query(options, "SELECT batch FROM {t:sync_batches}"))
-    assert loaded_batches == [u.batch for u in result.plan.units if u.batch >= 4]
+    assert loaded_batches == [u.number for u in result.plan.batches if u.number >= 4]
     requested = [r for r in sim.request_log if "/attendance" in r.path.lower()]
     assert len(requested) == len(loaded_batches)
-    skipped = [u for u in result.plan.units if u.batch < 4]
-    for unit in skipped:
+    skipped = [u for u in result.plan.batches if u.number < 4]
+    for batch in skipped:
         sql = ("SELECT COUNT(*) FROM {t:attendance_records} WHERE school_code = "
-               f"{unit.school_code} AND attendance_date BETWEEN '{unit.start}' AND '{unit.end}'")
+               f"{batch.school_code} AND attendance_date BETWEEN '{batch.start}' AND '{batch.end}'")
         assert not query(options, sql)[0][0]
 
 

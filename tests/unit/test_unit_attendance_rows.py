@@ -4,23 +4,23 @@ from datetime import date
 
 from test_unit_transform import daily_ctx, day
 
-from aeries_source.attendance import _unit_rows
-from aeries_source.planning import SyncPlan, WorkUnit
+from aeries_source.attendance import _batch_rows
+from aeries_source.planning import Batch, SyncPlan
 from aeries_source.runtime import SyncRuntime
-from aeries_source.transform import TOMBSTONE_COLUMN
+from aeries_source.tables import TOMBSTONE_COLUMN
 
-WINDOW = WorkUnit(batch=7, school_code=902, start=date(2024, 9, 1), end=date(2024, 9, 30))
+WINDOW = Batch(number=7, school_code=902, start=date(2024, 9, 1), end=date(2024, 9, 30))
 STUDENT = 90000001  # synthetic id
 
 
 def make_runtime() -> SyncRuntime:
-    return SyncRuntime(client=None, plan=SyncPlan(mode="full", windows=[], units=[WINDOW]),  # type: ignore[arg-type]
+    return SyncRuntime(client=None, plan=SyncPlan(mode="full", ranges=[], batches=[WINDOW]),  # type: ignore[arg-type]
                        run_id="run0000000000001")
 
 
 def test_each_window_day_gets_a_tombstone_and_each_student_day_one_row() -> None:
     payload = [{"StudentID": STUDENT, "AttendanceDays": [day("2024-09-03T00:00:00", "A")]}]
-    rows, rejected = _unit_rows(make_runtime(), daily_ctx(), WINDOW, payload)
+    rows, rejected = _batch_rows(make_runtime(), daily_ctx(), WINDOW, payload)
     tombstones = [r for r in rows if r[TOMBSTONE_COLUMN]]
     records = [r for r in rows if not r[TOMBSTONE_COLUMN]]
     assert len(tombstones) == 30 and not rejected
@@ -34,7 +34,7 @@ def test_a_second_record_of_the_same_student_day_is_rejected_not_loaded_twice() 
         {"StudentID": STUDENT, "AttendanceDays": [day("2024-09-03T00:00:00", "A")]},
         {"StudentID": STUDENT, "AttendanceDays": [day("2024-09-03T00:00:00", "U")]},
     ]
-    rows, rejected = _unit_rows(make_runtime(), daily_ctx(), WINDOW, payload)
+    rows, rejected = _batch_rows(make_runtime(), daily_ctx(), WINDOW, payload)
     records = [r for r in rows if not r[TOMBSTONE_COLUMN]]
     assert len(records) == 1 and records[0]["all_day_code"] == "A", "the first record is kept"
     assert len(rejected) == 1
@@ -44,6 +44,6 @@ def test_a_second_record_of_the_same_student_day_is_rejected_not_loaded_twice() 
 
 def test_a_day_outside_the_window_is_rejected() -> None:
     payload = [{"StudentID": STUDENT, "AttendanceDays": [day("2024-10-01T00:00:00", "A")]}]
-    rows, rejected = _unit_rows(make_runtime(), daily_ctx(), WINDOW, payload)
+    rows, rejected = _batch_rows(make_runtime(), daily_ctx(), WINDOW, payload)
     assert all(r[TOMBSTONE_COLUMN] for r in rows)
     assert [r["reason"] for r in rejected] == ["CalendarDate outside the requested window"]

@@ -1,4 +1,4 @@
-"""Unit tests of `aeries_source.chunking`: inclusive, contiguous date windows and Aeries date text."""
+"""Unit tests of `aeries_source.batching`: inclusive, contiguous date windows and Aeries date text."""
 
 import itertools
 import random
@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from aeries_source.chunking import aeries_date, date_chunks
+from aeries_source.batching import aeries_date, date_batches
 
 D = date
 
@@ -15,13 +15,13 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _assert_tiles(windows: list[tuple[date, date]], start: date, end: date, chunk_days: int) -> None:
-    """Windows are inclusive, contiguous, non-overlapping, bounded by chunk_days, and cover start..end."""
+def _assert_tiles(windows: list[tuple[date, date]], start: date, end: date, batch_days: int) -> None:
+    """Windows are inclusive, contiguous, non-overlapping, bounded by batch_days, and cover start..end."""
     assert windows[0][0] == start
     assert windows[-1][1] == end
     for lo, hi in windows:
         assert lo <= hi
-        assert (hi - lo).days + 1 <= chunk_days
+        assert (hi - lo).days + 1 <= batch_days
     for (_, prev_hi), (next_lo, _) in itertools.pairwise(windows):
         assert next_lo == prev_hi + timedelta(days=1)
     covered = [d for lo, hi in windows for d in _days(lo, hi)]
@@ -29,7 +29,7 @@ def _assert_tiles(windows: list[tuple[date, date]], start: date, end: date, chun
 
 
 @pytest.mark.parametrize(
-    "start, end, chunk_days, expected",
+    "start, end, batch_days, expected",
     [
         pytest.param(
             D(2024, 1, 1), D(2024, 1, 10), 4,
@@ -85,16 +85,16 @@ def _assert_tiles(windows: list[tuple[date, date]], start: date, end: date, chun
         pytest.param(D(2025, 1, 1), D(2024, 1, 1), 1, [], id="end-a-year-before-start"),
     ],
 )
-def test_date_chunks_windows(start: date, end: date, chunk_days: int, expected: list[tuple[date, date]]) -> None:
-    windows = date_chunks(start, end, chunk_days)
+def test_date_chunks_windows(start: date, end: date, batch_days: int, expected: list[tuple[date, date]]) -> None:
+    windows = date_batches(start, end, batch_days)
     assert windows == expected
     if expected:
-        _assert_tiles(windows, start, end, chunk_days)
+        _assert_tiles(windows, start, end, batch_days)
 
 
 def test_date_chunks_school_year_with_default_chunk() -> None:
     start, end = D(2024, 8, 15), D(2025, 6, 12)
-    windows = date_chunks(start, end, 30)
+    windows = date_batches(start, end, 30)
     _assert_tiles(windows, start, end, 30)
     total_days = (end - start).days + 1
     assert len(windows) == -(-total_days // 30)
@@ -102,17 +102,17 @@ def test_date_chunks_school_year_with_default_chunk() -> None:
 
 
 @pytest.mark.parametrize(
-    "chunk_days",
+    "batch_days",
     [pytest.param(0, id="zero"), pytest.param(-1, id="minus-one"), pytest.param(-30, id="minus-thirty")],
 )
-def test_date_chunks_rejects_non_positive_chunk(chunk_days: int) -> None:
-    with pytest.raises(ValueError, match="chunk_days"):
-        date_chunks(D(2024, 9, 1), D(2024, 9, 30), chunk_days)
+def test_date_chunks_rejects_non_positive_chunk(batch_days: int) -> None:
+    with pytest.raises(ValueError, match="batch_days"):
+        date_batches(D(2024, 9, 1), D(2024, 9, 30), batch_days)
 
 
 def test_date_chunks_non_positive_chunk_rejected_even_for_empty_range() -> None:
     with pytest.raises(ValueError):
-        date_chunks(D(2024, 9, 30), D(2024, 9, 1), 0)
+        date_batches(D(2024, 9, 30), D(2024, 9, 1), 0)
 
 
 def test_date_chunks_property_random_ranges() -> None:
@@ -122,15 +122,15 @@ def test_date_chunks_property_random_ranges() -> None:
         start = base + timedelta(days=rng.randint(0, 3 * 366))
         length = rng.randint(-5, 400)  # negative lengths give an empty result
         end = start + timedelta(days=length)
-        chunk_days = rng.randint(1, 60)
-        windows = date_chunks(start, end, chunk_days)
+        batch_days = rng.randint(1, 60)
+        windows = date_batches(start, end, batch_days)
         if end < start:
             assert windows == []
             continue
-        _assert_tiles(windows, start, end, chunk_days)
-        # Every window but the last is full-sized; the count is the ceiling of days / chunk_days.
-        assert all((hi - lo).days + 1 == chunk_days for lo, hi in windows[:-1])
-        assert len(windows) == -(-((end - start).days + 1) // chunk_days)
+        _assert_tiles(windows, start, end, batch_days)
+        # Every window but the last is full-sized; the count is the ceiling of days / batch_days.
+        assert all((hi - lo).days + 1 == batch_days for lo, hi in windows[:-1])
+        assert len(windows) == -(-((end - start).days + 1) // batch_days)
         # The union of the windows is exactly the range, as a set too.
         assert {d for lo, hi in windows for d in _days(lo, hi)} == set(_days(start, end))
 

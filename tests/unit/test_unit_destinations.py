@@ -4,7 +4,7 @@ import dlt
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from aeries_source.destinations import DuckDb, MergeOnMergeKeyJob, Postgres, _DuckDbClient, _MergesOnMergeKey
+from aeries_sync.destinations import DuckDb, MergeOnMergeKeyJob, Postgres, _DuckDbClient, _MergesOnMergeKey
 
 
 def comparable(caps):
@@ -15,7 +15,7 @@ def comparable(caps):
 @pytest.mark.parametrize(
     "ours, theirs",
     [
-        pytest.param(DuckDb(credentials="/tmp/unit.duckdb"), dlt.destinations.duckdb(credentials="/tmp/unit.duckdb"),
+        pytest.param(DuckDb(credentials="/tmp/batch.duckdb"), dlt.destinations.duckdb(credentials="/tmp/batch.duckdb"),
                      id="duckdb"),
         pytest.param(Postgres(credentials="postgresql://u:p@127.0.0.1:5432/db"),
                      dlt.destinations.postgres(credentials="postgresql://u:p@127.0.0.1:5432/db"), id="postgres"),
@@ -30,7 +30,7 @@ def test_same_type_and_capabilities_as_dlt_s_factory(ours, theirs):
 
 
 def test_capabilities_are_resolved_once_per_naming_and_handed_out_as_copies(monkeypatch):
-    destination = DuckDb(credentials="/tmp/unit.duckdb")
+    destination = DuckDb(credentials="/tmp/batch.duckdb")
     calls = []
     original = dlt.destinations.duckdb.capabilities
 
@@ -63,7 +63,7 @@ def _merge(pipeline, rows):
 
 def test_a_merge_on_real_duckdb_replaces_school_days_and_deduplicates_on_the_primary_key(tmp_path):
     pipeline = dlt.pipeline("unit_merge", destination=DuckDb(credentials=str(tmp_path / "m.duckdb")),
-                            dataset_name="unit", pipelines_dir=str(tmp_path / "p"))
+                            dataset_name="batch", pipelines_dir=str(tmp_path / "p"))
     _merge(pipeline, [
         {"school": 1, "student": 10, "day": 1, "code": "A"},
         {"school": 1, "student": 11, "day": 1, "code": "T"},
@@ -88,7 +88,7 @@ def test_a_merge_on_real_duckdb_replaces_school_days_and_deduplicates_on_the_pri
 
 
 def test_both_destinations_use_dlt_s_job_client_with_the_merge_key_merge():
-    pairs = [(DuckDb(credentials="/tmp/unit.duckdb"), dlt.destinations.duckdb(credentials="/tmp/unit.duckdb")),
+    pairs = [(DuckDb(credentials="/tmp/batch.duckdb"), dlt.destinations.duckdb(credentials="/tmp/batch.duckdb")),
              (Postgres(credentials="postgresql://u:p@127.0.0.1:5432/db"),
               dlt.destinations.postgres(credentials="postgresql://u:p@127.0.0.1:5432/db"))]
     for ours, theirs in pairs:

@@ -1,4 +1,4 @@
-"""Unit tests of `aeries_source.logging_setup.RedactingFilter` on a private logger (the root logger is untouched)."""
+"""Unit tests of `aeries_sync.logging_setup.RedactingFilter` on a private logger (the root logger is untouched)."""
 
 import io
 import logging
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aeries_source.logging_setup import RedactingFilter
+from aeries_sync.logging_setup import RedactingFilter
 
 SECRET = "Zq7Kx2Wm9Rt4Yp1Hs8Dn3Bv6Lc0Fg5Ja"  # synthetic certificate
 OTHER_SECRET = "s3cr3t-pass-9911"
@@ -21,7 +21,7 @@ def logged() -> Iterator[tuple[logging.Logger, io.StringIO, RedactingFilter]]:
     redactor = RedactingFilter([SECRET])
     handler.addFilter(redactor)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    logger = logging.getLogger("tests.unit.redaction")
+    logger = logging.getLogger("tests.batch.redaction")
     logger.handlers = [handler]
     logger.propagate = False
     logger.setLevel(logging.DEBUG)

@@ -5,17 +5,17 @@ from typing import Any
 
 import pytest
 
+from aeries_source.batching import date_batches
 from aeries_source.calendar_index import CalendarIndex
-from aeries_source.chunking import date_chunks
 from aeries_source.planning import (
     DELTA,
     EXPLICIT,
     FULL,
-    SchoolWindow,
-    WorkUnit,
+    Batch,
+    SchoolRange,
     build_plan,
     delta_start,
-    number_units,
+    number_batches,
 )
 
 D = date
@@ -49,21 +49,21 @@ def test_synthetic_calendar_months() -> None:
     assert calendar((1, 2)).first_unlocked_day() == D(2024, 10, 10)
 
 
-# -- number_units ------------------------------------------------------------------------------------
+# -- number_batches ------------------------------------------------------------------------------------
 def test_number_units_orders_by_school_then_date() -> None:
     windows = [
-        SchoolWindow(20, D(2024, 9, 1), D(2024, 9, 10), "main"),
-        SchoolWindow(10, D(2024, 9, 21), D(2024, 9, 25), "retry"),
-        SchoolWindow(10, D(2024, 9, 1), D(2024, 9, 12), "main"),
+        SchoolRange(20, D(2024, 9, 1), D(2024, 9, 10), "main"),
+        SchoolRange(10, D(2024, 9, 21), D(2024, 9, 25), "retry"),
+        SchoolRange(10, D(2024, 9, 1), D(2024, 9, 12), "main"),
     ]
-    units = number_units(windows, 5)
-    assert units == [
-        WorkUnit(1, 10, D(2024, 9, 1), D(2024, 9, 5)),
-        WorkUnit(2, 10, D(2024, 9, 6), D(2024, 9, 10)),
-        WorkUnit(3, 10, D(2024, 9, 11), D(2024, 9, 12)),
-        WorkUnit(4, 10, D(2024, 9, 21), D(2024, 9, 25)),
-        WorkUnit(5, 20, D(2024, 9, 1), D(2024, 9, 5)),
-        WorkUnit(6, 20, D(2024, 9, 6), D(2024, 9, 10)),
+    batches = number_batches(windows, 5)
+    assert batches == [
+        Batch(1, 10, D(2024, 9, 1), D(2024, 9, 5)),
+        Batch(2, 10, D(2024, 9, 6), D(2024, 9, 10)),
+        Batch(3, 10, D(2024, 9, 11), D(2024, 9, 12)),
+        Batch(4, 10, D(2024, 9, 21), D(2024, 9, 25)),
+        Batch(5, 20, D(2024, 9, 1), D(2024, 9, 5)),
+        Batch(6, 20, D(2024, 9, 6), D(2024, 9, 10)),
     ]
 
 
@@ -74,21 +74,21 @@ def test_number_units_orders_by_school_then_date() -> None:
 )
 def test_number_units_is_stable_for_any_input_order(order: tuple[int, ...]) -> None:
     windows = [
-        SchoolWindow(101, D(2024, 8, 15), D(2024, 10, 20), "a"),
-        SchoolWindow(102, D(2024, 8, 15), D(2024, 10, 20), "b"),
-        SchoolWindow(7, D(2024, 9, 1), D(2024, 9, 30), "c"),
-        SchoolWindow(101, D(2024, 6, 1), D(2024, 6, 3), "d"),
+        SchoolRange(101, D(2024, 8, 15), D(2024, 10, 20), "a"),
+        SchoolRange(102, D(2024, 8, 15), D(2024, 10, 20), "b"),
+        SchoolRange(7, D(2024, 9, 1), D(2024, 9, 30), "c"),
+        SchoolRange(101, D(2024, 6, 1), D(2024, 6, 3), "d"),
     ]
-    reference = number_units(windows, 30)
-    units = number_units([windows[i] for i in order], 30)
-    assert units == reference
-    assert [u.batch for u in units] == list(range(1, len(units) + 1))
-    keys = [(u.school_code, u.start) for u in units]
+    reference = number_batches(windows, 30)
+    batches = number_batches([windows[i] for i in order], 30)
+    assert batches == reference
+    assert [u.number for u in batches] == list(range(1, len(batches) + 1))
+    keys = [(u.school_code, u.start) for u in batches]
     assert keys == sorted(keys)
 
 
 def test_number_units_empty_window_gives_no_units() -> None:
-    assert number_units([SchoolWindow(1, D(2024, 9, 2), D(2024, 9, 1), "empty")], 30) == []
+    assert number_batches([SchoolRange(1, D(2024, 9, 2), D(2024, 9, 1), "empty")], 30) == []
 
 
 # -- build_plan: explicit ------------------------------------------------------------------------------------
@@ -104,16 +104,16 @@ def test_build_plan_explicit_range(explicit_start: date | None, explicit_end: da
                                    expected: tuple[date, date]) -> None:
     plan = build_plan(
         [102, 101], {101: calendar((1,)), 102: calendar()}, {101: D(2024, 10, 1), 102: None},
-        YEAR_START, YEAR_END, TODAY, chunk_days=10, lookback_days=14,
+        YEAR_START, YEAR_END, TODAY, batch_days=10, lookback_days=14,
         explicit_start=explicit_start, explicit_end=explicit_end,
     )
     assert plan.mode == EXPLICIT
     assert plan.school_codes == [101, 102]
     for sc in (101, 102):
-        assert [(w.start, w.end) for w in plan.windows_for(sc)] == [expected]
-        assert [(u.start, u.end) for u in plan.units_for(sc)] == date_chunks(*expected, 10)
-    assert [u.batch for u in plan.units] == list(range(1, len(plan.units) + 1))
-    assert plan.units[0].school_code == 101
+        assert [(w.start, w.end) for w in plan.ranges_for(sc)] == [expected]
+        assert [(u.start, u.end) for u in plan.batches_for(sc)] == date_batches(*expected, 10)
+    assert [u.number for u in plan.batches] == list(range(1, len(plan.batches) + 1))
+    assert plan.batches[0].school_code == 101
 
 
 # -- build_plan: full first load ----------------------------------------------------------------------------------
@@ -127,25 +127,25 @@ def test_build_plan_explicit_range(explicit_start: date | None, explicit_end: da
 )
 def test_build_plan_full_first_load(today: date, expected_end: date) -> None:
     plan = build_plan([101, 102], {101: calendar(), 102: calendar()}, {}, YEAR_START, YEAR_END, today,
-                      chunk_days=30, lookback_days=14)
+                      batch_days=30, lookback_days=14)
     assert plan.mode == FULL
-    assert [(w.school_code, w.start, w.end) for w in plan.windows] == [
+    assert [(w.school_code, w.start, w.end) for w in plan.ranges] == [
         (101, YEAR_START, expected_end), (102, YEAR_START, expected_end),
     ]
-    assert [(u.start, u.end) for u in plan.units_for(102)] == date_chunks(YEAR_START, expected_end, 30)
+    assert [(u.start, u.end) for u in plan.batches_for(102)] == date_batches(YEAR_START, expected_end, 30)
 
 
 def test_build_plan_one_school_without_cursor_makes_it_full() -> None:
     plan = build_plan([101, 102], {101: calendar(), 102: calendar()}, {101: D(2024, 10, 15), 102: None},
-                      YEAR_START, YEAR_END, TODAY, chunk_days=30, lookback_days=14)
+                      YEAR_START, YEAR_END, TODAY, batch_days=30, lookback_days=14)
     assert plan.mode == FULL
-    assert [(w.start, w.end) for w in plan.windows_for(101)] == [(D(2024, 10, 1), TODAY)]
-    assert [(w.start, w.end) for w in plan.windows_for(102)] == [(YEAR_START, TODAY)]
+    assert [(w.start, w.end) for w in plan.ranges_for(101)] == [(D(2024, 10, 1), TODAY)]
+    assert [(w.start, w.end) for w in plan.ranges_for(102)] == [(YEAR_START, TODAY)]
 
 
 def test_build_plan_no_schools() -> None:
-    plan = build_plan([], {}, {}, YEAR_START, YEAR_END, TODAY, chunk_days=30, lookback_days=14)
-    assert plan.windows == [] and plan.units == []
+    plan = build_plan([], {}, {}, YEAR_START, YEAR_END, TODAY, batch_days=30, lookback_days=14)
+    assert plan.ranges == [] and plan.batches == []
     assert plan.mode == FULL
 
 
@@ -184,17 +184,17 @@ def test_delta_start(locked: tuple[int, ...], cursor: date, lookback: int, expec
 )
 def test_build_plan_delta(locked: tuple[int, ...], cursor: date, expected_start: date) -> None:
     plan = build_plan([101], {101: calendar(locked)}, {101: cursor}, YEAR_START, YEAR_END, TODAY,
-                      chunk_days=7, lookback_days=7)
+                      batch_days=7, lookback_days=7)
     assert plan.mode == DELTA
-    assert [(w.start, w.end) for w in plan.windows] == [(expected_start, TODAY)]
-    assert [(u.start, u.end) for u in plan.units] == date_chunks(expected_start, TODAY, 7)
+    assert [(w.start, w.end) for w in plan.ranges] == [(expected_start, TODAY)]
+    assert [(u.start, u.end) for u in plan.batches] == date_batches(expected_start, TODAY, 7)
 
 
 def test_build_plan_delta_per_school_calendars() -> None:
     plan = build_plan([101, 102], {101: calendar((1,)), 102: calendar()}, {101: D(2024, 10, 15), 102: D(2024, 10, 15)},
-                      YEAR_START, YEAR_END, TODAY, chunk_days=30, lookback_days=14)
+                      YEAR_START, YEAR_END, TODAY, batch_days=30, lookback_days=14)
     assert plan.mode == DELTA
-    assert [(w.school_code, w.start) for w in plan.windows] == [(101, D(2024, 9, 12)), (102, D(2024, 10, 1))]
+    assert [(w.school_code, w.start) for w in plan.ranges] == [(101, D(2024, 9, 12)), (102, D(2024, 10, 1))]
 
 
 # -- retry windows --------------------------------------------------------------------------------------------------
@@ -206,15 +206,15 @@ def test_build_plan_adds_uncovered_retry_windows_only() -> None:
         999: [(D(2024, 9, 1), D(2024, 9, 10))],  # not a planned school: ignored
     }
     plan = build_plan([101], {101: calendar()}, {101: D(2024, 10, 15)}, YEAR_START, YEAR_END, TODAY,
-                      chunk_days=30, lookback_days=14, retry_windows=retries)
+                      batch_days=30, lookback_days=14, failed_batch_dates=retries)
     assert plan.school_codes == [101]
-    assert sorted((w.start, w.end) for w in plan.windows_for(101)) == [
+    assert sorted((w.start, w.end) for w in plan.ranges_for(101)) == [
         (D(2024, 9, 1), D(2024, 9, 10)), (D(2024, 9, 28), D(2024, 10, 3)), (D(2024, 10, 1), TODAY),
     ]
-    retry_reasons = [w.reason for w in plan.windows if w.start != D(2024, 10, 1)]
+    retry_reasons = [w.reason for w in plan.ranges if w.start != D(2024, 10, 1)]
     assert all("retry" in r for r in retry_reasons)
     # Batches follow date order within the school, retries included.
-    assert [(u.batch, u.start, u.end) for u in plan.units] == [
+    assert [(u.number, u.start, u.end) for u in plan.batches] == [
         (1, D(2024, 9, 1), D(2024, 9, 10)),
         (2, D(2024, 9, 28), D(2024, 10, 3)),
         (3, D(2024, 10, 1), D(2024, 10, 20)),
@@ -223,15 +223,15 @@ def test_build_plan_adds_uncovered_retry_windows_only() -> None:
 
 def test_build_plan_retry_with_explicit_range() -> None:
     retries = {101: [(D(2024, 9, 5), D(2024, 9, 6)), (D(2024, 8, 20), D(2024, 8, 21))]}
-    plan = build_plan([101], {101: calendar()}, {}, YEAR_START, YEAR_END, TODAY, chunk_days=30, lookback_days=14,
-                      explicit_start=D(2024, 9, 1), explicit_end=D(2024, 9, 30), retry_windows=retries)
+    plan = build_plan([101], {101: calendar()}, {}, YEAR_START, YEAR_END, TODAY, batch_days=30, lookback_days=14,
+                      explicit_start=D(2024, 9, 1), explicit_end=D(2024, 9, 30), failed_batch_dates=retries)
     assert plan.mode == EXPLICIT
-    assert [(u.start, u.end) for u in plan.units] == [
+    assert [(u.start, u.end) for u in plan.batches] == [
         (D(2024, 8, 20), D(2024, 8, 21)), (D(2024, 9, 1), D(2024, 9, 30)),
     ]
 
 
 def test_build_plan_retry_on_full_load_is_covered() -> None:
-    plan = build_plan([101], {101: calendar()}, {}, YEAR_START, YEAR_END, TODAY, chunk_days=30, lookback_days=14,
-                      retry_windows={101: [(D(2024, 9, 1), D(2024, 9, 10))]})
-    assert [(w.start, w.end) for w in plan.windows] == [(YEAR_START, TODAY)]
+    plan = build_plan([101], {101: calendar()}, {}, YEAR_START, YEAR_END, TODAY, batch_days=30, lookback_days=14,
+                      failed_batch_dates={101: [(D(2024, 9, 1), D(2024, 9, 10))]})
+    assert [(w.start, w.end) for w in plan.ranges] == [(YEAR_START, TODAY)]

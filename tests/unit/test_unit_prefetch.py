@@ -7,16 +7,16 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 from aeries_source.errors import AUTH, SERVER_ERROR, AeriesCriticalError, AeriesRequestError
-from aeries_source.planning import SyncPlan, WorkUnit
+from aeries_source.planning import Batch, SyncPlan
 from aeries_source.prefetch import AttendancePrefetcher, read_window
-from aeries_source.runtime import SyncRuntime, UnitBudget
+from aeries_source.runtime import BatchBudget, SyncRuntime
 
 START = date(2024, 8, 15)
 
 
-def unit(batch: int, school: int, n: int) -> WorkUnit:
+def batch(batch: int, school: int, n: int) -> Batch:
     start = START + timedelta(days=30 * n)
-    return WorkUnit(batch=batch, school_code=school, start=start, end=start + timedelta(days=29))
+    return Batch(number=batch, school_code=school, start=start, end=start + timedelta(days=29))
 
 
 class FakeClient:
@@ -50,7 +50,7 @@ class FakeClient:
 
 def test_read_window_returns_payload_and_counts_attempts() -> None:
     client = FakeClient(attempts=3)
-    read = read_window(client, unit(1, 101, 0))  # type: ignore[arg-type]
+    read = read_window(client, batch(1, 101, 0))  # type: ignore[arg-type]
     assert read.error is None and read.requests == 3 and read.seconds >= 0
     assert read.payload == [{"StudentID": 1, "AttendanceDays": [], "window": [101, START.isoformat()]}]
 
@@ -58,22 +58,22 @@ def test_read_window_returns_payload_and_counts_attempts() -> None:
 def test_read_window_returns_the_error_instead_of_raising() -> None:
     failure = AeriesRequestError("HTTP 503 from attendance", SERVER_ERROR)
     client = FakeClient({(101, START): failure}, attempts=5)
-    read = read_window(client, unit(1, 101, 0))  # type: ignore[arg-type]
+    read = read_window(client, batch(1, 101, 0))  # type: ignore[arg-type]
     assert read.payload is None and read.error is failure and read.requests == 5
 
 
 def test_prefetched_reads_are_taken_with_their_payloads() -> None:
     client = FakeClient()
     prefetcher = AttendancePrefetcher(client)  # type: ignore[arg-type]
-    units = [unit(1, 101, 0), unit(5, 102, 0), unit(9, 103, 0)]
-    assert prefetcher.submit(units) == 3
-    assert prefetcher.submit(units) == 0, "a batch already submitted is not read twice"
-    for u in units:
+    batches = [batch(1, 101, 0), batch(5, 102, 0), batch(9, 103, 0)]
+    assert prefetcher.submit(batches) == 3
+    assert prefetcher.submit(batches) == 0, "a batch already submitted is not read twice"
+    for u in batches:
         read = prefetcher.take(u)
         assert read is not None and read.payload is not None
         assert read.payload[0]["window"] == [u.school_code, u.start.isoformat()]
-    assert prefetcher.take(units[0]) is None, "a read is handed out once"
-    assert prefetcher.take(unit(2, 101, 1)) is None, "a batch never submitted is read by the caller"
+    assert prefetcher.take(batches[0]) is None, "a read is handed out once"
+    assert prefetcher.take(batch(2, 101, 1)) is None, "a batch never submitted is read by the caller"
     prefetcher.close()
     assert len(client.calls) == 3
 
@@ -81,13 +81,13 @@ def test_prefetched_reads_are_taken_with_their_payloads() -> None:
 def test_one_school_is_read_in_date_order_schools_side_by_side() -> None:
     client = FakeClient()
     prefetcher = AttendancePrefetcher(client, workers=4)  # type: ignore[arg-type]
-    units = [unit(b, 101, n) for n, b in enumerate((1, 2, 3, 4))] + [unit(5, 102, 0)]
-    prefetcher.submit(units)
-    for u in units:
+    batches = [batch(b, 101, n) for n, b in enumerate((1, 2, 3, 4))] + [batch(5, 102, 0)]
+    prefetcher.submit(batches)
+    for u in batches:
         prefetcher.take(u)
     prefetcher.close()
     school_101 = [(start, thread) for sc, start, thread in client.calls if sc == 101]
-    assert [s for s, _ in school_101] == [u.start for u in units[:4]]
+    assert [s for s, _ in school_101] == [u.start for u in batches[:4]]
     assert len({t for _, t in school_101}) == 1, "one school's batches are read by one thread, in order"
 
 
@@ -95,7 +95,7 @@ def test_after_a_failed_read_the_school_s_later_batches_are_left_to_the_resource
     failure = AeriesRequestError("HTTP 503 from attendance", SERVER_ERROR)
     client = FakeClient({(101, START): failure})
     prefetcher = AttendancePrefetcher(client)  # type: ignore[arg-type]
-    first, second, other = unit(1, 101, 0), unit(2, 101, 1), unit(5, 102, 0)
+    first, second, other = batch(1, 101, 0), batch(2, 101, 1), batch(5, 102, 0)
     prefetcher.submit([first, second, other])
     read = prefetcher.take(first)
     assert read is not None and read.error is failure
@@ -110,9 +110,9 @@ def test_nothing_more_is_requested_after_a_critical_error() -> None:
     critical = AeriesCriticalError("HTTP 401 from attendance: certificate rejected", AUTH)
     client = FakeClient({(101, START): critical})
     prefetcher = AttendancePrefetcher(client, workers=1)  # type: ignore[arg-type]
-    units = [unit(1, 101, 0), unit(5, 102, 0), unit(9, 103, 0)]
-    prefetcher.submit(units)
-    reads = [prefetcher.take(u) for u in units]
+    batches = [batch(1, 101, 0), batch(5, 102, 0), batch(9, 103, 0)]
+    prefetcher.submit(batches)
+    reads = [prefetcher.take(u) for u in batches]
     prefetcher.close()
     assert len(client.calls) == 1, "a 401 stops every further request"
     assert all(r is not None and r.error is critical for r in reads)
@@ -122,7 +122,7 @@ def test_close_cancels_reads_not_started_and_refuses_new_ones() -> None:
     client = FakeClient()
     client.gate.clear()
     prefetcher = AttendancePrefetcher(client, workers=1)  # type: ignore[arg-type]
-    prefetcher.submit([unit(1, 101, 0), unit(5, 102, 0), unit(9, 103, 0)])
+    prefetcher.submit([batch(1, 101, 0), batch(5, 102, 0), batch(9, 103, 0)])
     closing = threading.Thread(target=prefetcher.close)
     closing.start()  # cancels what has not started, then waits for the read held at the gate
     closing.join(0.2)
@@ -130,29 +130,29 @@ def test_close_cancels_reads_not_started_and_refuses_new_ones() -> None:
     closing.join(5)
     assert not closing.is_alive()
     assert len(client.calls) == 1, "reads that had not started were cancelled"
-    assert prefetcher.submit([unit(13, 104, 0)]) == 0
+    assert prefetcher.submit([batch(13, 104, 0)]) == 0
     assert prefetcher.pending == 0
 
 
 # -- the runtime: what is read ahead --------------------------------------------------------------
 
-def runtime_with(units: List[WorkUnit], limit: int, client: FakeClient) -> SyncRuntime:
-    plan = SyncPlan(mode="full", windows=[], units=units)
-    return SyncRuntime(client=client, plan=plan, budget=UnitBudget(limit),  # type: ignore[arg-type]
+def runtime_with(batches: List[Batch], limit: int, client: FakeClient) -> SyncRuntime:
+    plan = SyncPlan(mode="full", ranges=[], batches=batches)
+    return SyncRuntime(client=client, plan=plan, budget=BatchBudget(limit),  # type: ignore[arg-type]
                        prefetcher=AttendancePrefetcher(client))  # type: ignore[arg-type]
 
 
-def three_schools() -> List[WorkUnit]:
-    return [unit(b, sc, n) for b, (sc, n) in enumerate(((101, 0), (101, 1), (101, 2), (102, 0), (102, 1),
+def three_schools() -> List[Batch]:
+    return [batch(b, sc, n) for b, (sc, n) in enumerate(((101, 0), (101, 1), (101, 2), (102, 0), (102, 1),
                                                          (103, 0)), start=1)]
 
 
 def test_budget_preview_is_what_the_next_run_gets() -> None:
-    budget = UnitBudget(4)
-    units = three_schools()
-    preview = budget.preview(units)
-    assert [u.batch for u in preview] == [1, 4, 6, 2], "first chunk of each school, then second chunks"
-    assert budget.assign(units) == {101, 102, 103}
+    budget = BatchBudget(4)
+    batches = three_schools()
+    preview = budget.preview(batches)
+    assert [u.number for u in preview] == [1, 4, 6, 2], "first chunk of each school, then second chunks"
+    assert budget.assign(batches) == {101, 102, 103}
     taken = [sc for sc in (101, 101, 101, 102, 102, 103) if budget.take(sc)]
     assert sorted(taken) == sorted(u.school_code for u in preview)
 
@@ -160,15 +160,15 @@ def test_budget_preview_is_what_the_next_run_gets() -> None:
 def test_prefetch_next_reads_the_next_runs_batches_when_the_last_resource_finishes() -> None:
     client = FakeClient()
     runtime = runtime_with(three_schools(), 2, client)
-    runtime.budget.assign(runtime.pending_units())
+    runtime.budget.assign(runtime.pending_batches())
     runtime.start_run(2)
-    for done in runtime.plan.units[:1] + runtime.plan.units[3:4]:  # batches 1 and 4 are this run's
+    for done in runtime.plan.batches[:1] + runtime.plan.batches[3:4]:  # batches 1 and 4 are this run's
         runtime.mark_done(done)
     runtime.resource_finished()
     assert runtime.prefetcher is not None and runtime.prefetcher.pending == 0, "one resource still running"
     runtime.resource_finished()
     assert runtime.prefetcher.pending == 2
-    read = runtime.read_window(runtime.plan.units[5])  # batch 6: school 103's first chunk
+    read = runtime.read_window(runtime.plan.batches[5])  # batch 6: school 103's first chunk
     assert read.payload is not None and read.payload[0]["window"] == [103, START.isoformat()]
     runtime.prefetcher.close()
     assert sorted(c[0] for c in client.calls) == [101, 103], "batches 2 and 6, nothing else"
@@ -192,14 +192,14 @@ def test_read_window_without_a_read_ahead_reads_now(prefetcher: bool) -> None:
         assert runtime.prefetcher is not None
         runtime.prefetcher.close()
         runtime.prefetcher = None
-    read = runtime.read_window(runtime.plan.units[0])
+    read = runtime.read_window(runtime.plan.batches[0])
     assert read.payload is not None and len(client.calls) == 1
 
 
 def test_an_unexpected_exception_reaches_the_taker_instead_of_hanging_it() -> None:
     client = FakeClient({(101, START): RuntimeError("bug")})
     prefetcher = AttendancePrefetcher(client)  # type: ignore[arg-type]
-    first, second = unit(1, 101, 0), unit(2, 101, 1)
+    first, second = batch(1, 101, 0), batch(2, 101, 1)
     prefetcher.submit([first, second])
     with pytest.raises(RuntimeError, match="bug"):
         prefetcher.take(first)

@@ -6,15 +6,15 @@ from typing import Any, Dict
 import pytest
 
 from aeries_source.attendance import _covered, _forget_read_skips, _read_by_plan, _skip
+from aeries_source.batching import date_batches
 from aeries_source.calendar_index import CalendarIndex
-from aeries_source.checkpoint import school_skipped_windows
-from aeries_source.chunking import date_chunks
+from aeries_source.checkpoint import school_skipped_batches
 from aeries_source.errors import AeriesConfigError
 from aeries_source.planning import (
     RETRY_REASON,
     SKIPPED_REASON,
+    Batch,
     SyncPlan,
-    WorkUnit,
     batch_ranges,
     build_plan,
     check_resume_from_batch,
@@ -32,51 +32,52 @@ def _plan(**kwargs: Any) -> SyncPlan:
     return build_plan(codes, calendars, cursors, YEAR_START, YEAR_END, TODAY, 30, 14, **kwargs)
 
 
-def _runtime(units: int, resume_from_batch: int = 0) -> SyncRuntime:
-    plan = SyncPlan("full", [], [WorkUnit(n, 101, D(2024, 9, n), D(2024, 9, n)) for n in range(1, units + 1)])
+def _runtime(batches: int, resume_from_batch: int = 0) -> SyncRuntime:
+    plan = SyncPlan("full", [], [Batch(n, 101, D(2024, 9, n), D(2024, 9, n)) for n in range(1, batches + 1)])
     return SyncRuntime(client=None, plan=plan, resume_from_batch=resume_from_batch)  # type: ignore[arg-type]
 
 
 # -- planning ----------------------------------------------------------------------------------------
 def test_skipped_windows_are_planned_again_with_their_reason() -> None:
     skipped = {101: [(D(2024, 8, 15), D(2024, 9, 13)), (D(2024, 9, 14), D(2024, 10, 13))]}
-    plan = _plan(skipped_windows=skipped)
-    again = [(w.start, w.end) for w in plan.windows if w.reason == SKIPPED_REASON]
+    plan = _plan(skipped_batch_dates=skipped)
+    again = [(w.start, w.end) for w in plan.ranges if w.reason == SKIPPED_REASON]
     assert again == skipped[101]
-    assert {w.school_code for w in plan.windows if w.reason == SKIPPED_REASON} == {101}
-    assert [(u.start, u.end) for u in plan.units_for(101)][:2] == skipped[101]  # the lowest numbers
+    assert {w.school_code for w in plan.ranges if w.reason == SKIPPED_REASON} == {101}
+    assert [(u.start, u.end) for u in plan.batches_for(101)][:2] == skipped[101]  # the lowest numbers
 
 
 def test_a_skipped_window_inside_the_main_window_is_not_planned_twice() -> None:
-    plan = _plan(cursors={101: None, 102: D(2024, 12, 19)}, skipped_windows={101: [(D(2024, 8, 15), D(2024, 9, 13))]})
-    assert [w.reason for w in plan.windows_for(101)] == ["first load of the school year"]
+    plan = _plan(cursors={101: None, 102: D(2024, 12, 19)},
+                 skipped_batch_dates={101: [(D(2024, 8, 15), D(2024, 9, 13))]})
+    assert [w.reason for w in plan.ranges_for(101)] == ["first load of the school year"]
 
 
 def test_a_window_both_failed_and_skipped_is_planned_once() -> None:
     window = (D(2024, 8, 15), D(2024, 9, 13))
-    plan = _plan(retry_windows={101: [window]}, skipped_windows={101: [window, window]})
-    assert [w.reason for w in plan.windows_for(101) if (w.start, w.end) == window] == [RETRY_REASON]
+    plan = _plan(failed_batch_dates={101: [window]}, skipped_batch_dates={101: [window, window]})
+    assert [w.reason for w in plan.ranges_for(101) if (w.start, w.end) == window] == [RETRY_REASON]
 
 
 def test_skipped_windows_of_schools_outside_the_plan_are_ignored_and_explicit_plans_get_them() -> None:
-    plan = _plan(skipped_windows={999: [(D(2024, 8, 15), D(2024, 9, 13))]})
-    assert {w.school_code for w in plan.windows} == {101, 102}
+    plan = _plan(skipped_batch_dates={999: [(D(2024, 8, 15), D(2024, 9, 13))]})
+    assert {w.school_code for w in plan.ranges} == {101, 102}
     explicit = _plan(explicit_start=D(2024, 12, 1), explicit_end=D(2024, 12, 10),
-                     skipped_windows={102: [(D(2024, 8, 15), D(2024, 9, 13))]})
-    assert [w.school_code for w in explicit.windows if w.reason == SKIPPED_REASON] == [102]
+                     skipped_batch_dates={102: [(D(2024, 8, 15), D(2024, 9, 13))]})
+    assert [w.school_code for w in explicit.ranges if w.reason == SKIPPED_REASON] == [102]
 
 
-@pytest.mark.parametrize("units, resume", [(0, 0), (0, 1), (5, 0), (5, 1), (5, 5)])
-def test_resume_numbers_within_the_plan_are_accepted(units: int, resume: int) -> None:
-    check_resume_from_batch(_runtime(units).plan, resume)
+@pytest.mark.parametrize("batches, resume", [(0, 0), (0, 1), (5, 0), (5, 1), (5, 5)])
+def test_resume_numbers_within_the_plan_are_accepted(batches: int, resume: int) -> None:
+    check_resume_from_batch(_runtime(batches).plan, resume)
 
 
-@pytest.mark.parametrize("units, resume", [(0, 2), (5, 6), (21, 99)])
-def test_a_resume_number_beyond_the_plan_is_bad_input(units: int, resume: int) -> None:
+@pytest.mark.parametrize("batches, resume", [(0, 2), (5, 6), (21, 99)])
+def test_a_resume_number_beyond_the_plan_is_bad_input(batches: int, resume: int) -> None:
     with pytest.raises(AeriesConfigError) as raised:
-        check_resume_from_batch(_runtime(units).plan, resume)
+        check_resume_from_batch(_runtime(batches).plan, resume)
     message = str(raised.value)
-    assert f"{units} batch(es)" in message and str(resume) in message and "\n" not in message
+    assert f"{batches} batch(es)" in message and str(resume) in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -90,27 +91,27 @@ def test_batch_ranges(batches: list, text: str) -> None:
 # -- runtime and checkpoint --------------------------------------------------------------------------
 def test_runtime_reports_skipped_batches_and_never_reads_them() -> None:
     runtime = _runtime(6, resume_from_batch=4)
-    for unit in reversed(runtime.plan.units[:3]):
-        runtime.mark_skipped(unit)
+    for batch in reversed(runtime.plan.batches[:3]):
+        runtime.mark_skipped(batch)
     assert runtime.skipped_batches == [1, 2, 3]
-    assert [u.batch for u in runtime.pending_units()] == [4, 5, 6]
+    assert [u.number for u in runtime.pending_batches()] == [4, 5, 6]
     assert runtime.remaining == 3
 
 
 def test_checkpoint_reads_skipped_windows_back() -> None:
-    states = {"attendance_101": {"skipped_windows": [["2024-08-15", "2024-09-13"]]}}
-    assert school_skipped_windows(states, 101) == [(D(2024, 8, 15), D(2024, 9, 13))]
-    assert school_skipped_windows(states, 102) == []
+    states = {"attendance_101": {"skipped_batches": [["2024-08-15", "2024-09-13"]]}}
+    assert school_skipped_batches(states, 101) == [(D(2024, 8, 15), D(2024, 9, 13))]
+    assert school_skipped_batches(states, 102) == []
 
 
 # -- attendance state --------------------------------------------------------------------------------
 def test_a_skipped_batch_nobody_read_is_remembered_and_reported() -> None:
     runtime = _runtime(3, resume_from_batch=3)
-    state: Dict[str, Any] = {"skipped_windows": [["2024-08-15", "2024-08-20"]]}
+    state: Dict[str, Any] = {"skipped_batches": [["2024-08-15", "2024-08-20"]]}
     progress: set = set()
-    unit = runtime.plan.units[0]
-    _skip(runtime, state, unit, (unit.start.isoformat(), unit.end.isoformat()), progress, set())
-    assert state["skipped_windows"] == [("2024-08-15", "2024-08-20"), ("2024-09-01", "2024-09-01")]
+    batch = runtime.plan.batches[0]
+    _skip(runtime, state, batch, (batch.start.isoformat(), batch.end.isoformat()), progress, set())
+    assert state["skipped_batches"] == [("2024-08-15", "2024-08-20"), ("2024-09-01", "2024-09-01")]
     assert runtime.skipped_batches == [1] and runtime.done == set() and progress == set()
 
 
@@ -118,9 +119,9 @@ def test_a_skipped_batch_an_earlier_sync_of_the_plan_read_is_done_not_a_hole() -
     runtime = _runtime(3, resume_from_batch=3)
     state: Dict[str, Any] = {}
     progress: set = set()
-    unit = runtime.plan.units[1]
-    _skip(runtime, state, unit, (unit.start.isoformat(), unit.end.isoformat()), progress, {"2024-09-02"})
-    assert "skipped_windows" not in state
+    batch = runtime.plan.batches[1]
+    _skip(runtime, state, batch, (batch.start.isoformat(), batch.end.isoformat()), progress, {"2024-09-02"})
+    assert "skipped_batches" not in state
     assert runtime.skipped_batches == [] and runtime.done == {2} and progress == {"2024-09-02"}
 
 
@@ -147,10 +148,10 @@ def test_covered(spans: list, covered: bool) -> None:
 
 
 def test_skipped_windows_are_forgotten_once_read_in_other_chunks() -> None:
-    state: Dict[str, Any] = {"skipped_windows": [["2024-08-15", "2024-09-13"], ["2024-09-14", "2024-10-13"]]}
+    state: Dict[str, Any] = {"skipped_batches": [["2024-08-15", "2024-09-13"], ["2024-09-14", "2024-10-13"]]}
     # A later plan cut Aug 15..Sep 18 into 7-day chunks.
-    units = [WorkUnit(n, 101, a, b) for n, (a, b) in enumerate(date_chunks(D(2024, 8, 15), D(2024, 9, 18), 7), 1)]
-    _forget_read_skips(state, units, {u.start.isoformat() for u in units[:-1]})  # the last chunk not read yet
-    assert len(state["skipped_windows"]) == 2
-    _forget_read_skips(state, units, {u.start.isoformat() for u in units})
-    assert state["skipped_windows"] == [["2024-09-14", "2024-10-13"]]  # only partly read: kept
+    batches = [Batch(n, 101, a, b) for n, (a, b) in enumerate(date_batches(D(2024, 8, 15), D(2024, 9, 18), 7), 1)]
+    _forget_read_skips(state, batches, {u.start.isoformat() for u in batches[:-1]})  # the last chunk not read yet
+    assert len(state["skipped_batches"]) == 2
+    _forget_read_skips(state, batches, {u.start.isoformat() for u in batches})
+    assert state["skipped_batches"] == [["2024-09-14", "2024-10-13"]]  # only partly read: kept

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any, Optional
 
-from aeries_source.planning import SyncPlan, WorkUnit
+from aeries_source.planning import Batch, SyncPlan
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +28,17 @@ class SyncProgress:
 
     def start(self, plan: SyncPlan) -> None:
         """Begin counting the plan's batches."""
-        self.total = len(plan.units)
+        self.total = len(plan.batches)
         self._started = time.monotonic()
         if self.use_bar and self.total:
             from tqdm import tqdm
 
             # Some ptys report a 0 x 0 screen, on which tqdm hides its bar: fall back to 100 x 24.
             size = shutil.get_terminal_size((100, 24))
-            self._bar = tqdm(total=self.total, unit="batch", desc="attendance", file=sys.stderr,
+            self._bar = tqdm(total=self.total, batch="batch", desc="attendance", file=sys.stderr,
                              ncols=size.columns or 100, nrows=size.lines or 24)
 
-    def unit_done(self, unit: WorkUnit, records: int) -> None:
+    def batch_done(self, batch: Batch, records: int) -> None:
         """Count one extracted batch (callback of the runtime)."""
         with self._lock:
             self.done += 1

@@ -4,7 +4,11 @@ import re
 import socket
 from typing import Iterator, List, Optional, Tuple, Type
 
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigurationValueError,
+    ConfigValueCannotBeCoercedException,
+)
 
 from aeries_source.errors import AeriesConfigError, AeriesCriticalError, AeriesError
 
@@ -101,6 +105,14 @@ def classify_failure(exc: BaseException, secrets: Tuple[str, ...] = ()) -> Tuple
             f"destination configuration is missing {fields} ({missing.spec_name}): set "
             "DESTINATION__POSTGRES__CREDENTIALS or [destination.postgres] credentials in .dlt/secrets.toml"
         )
+    value = find_cause(exc, ConfigurationValueError)
+    if isinstance(value, ConfigValueCannotBeCoercedException):
+        return EXIT_BAD_INPUT, "bad_input", (
+            f"setting {value.field_name} = {mask_secrets(str(value.field_value), secrets)!r} is not a "
+            f"{getattr(value.hint, '__name__', value.hint)}"
+        )
+    if value is not None:
+        return EXIT_BAD_INPUT, "bad_input", f"bad configuration: {one_line(value, secrets)}"
     driver = find_cause(exc, *_driver_errors(), socket.gaierror, ConnectionRefusedError)
     if driver is not None:
         return EXIT_CRITICAL, "critical", (

@@ -1,0 +1,117 @@
+"""What one sync of the command needs: the source's settings given explicitly, and the command's own."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from dlt.common.configuration import configspec
+from dlt.common.configuration.specs import BaseConfiguration
+
+from aeries_source.client import RetryPolicy
+from aeries_source.config import AeriesConfiguration
+from aeries_source.errors import AeriesConfigError
+
+DEFAULT_CHECKPOINT_EVERY = 10
+
+
+@configspec
+class SyncSettings(BaseConfiguration):
+    """The command's own settings, from `[sync]` in `.dlt/config.toml` or `SYNC__*` (flags win)."""
+
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    """Batches per pipeline run: each run commits a checkpoint (dlt state with its data)."""
+    audit_log: Optional[str] = None
+    """Append a JSON-lines audit trail of every sync to this file (no student data)."""
+
+    def on_resolved(self) -> None:
+        """Refuse a checkpoint interval below one batch.
+
+        Raises:
+            AeriesConfigError: With one line naming the problem.
+        """
+        if self.checkpoint_every < 1:
+            raise AeriesConfigError("checkpoint_every must be a positive number of batches")
+
+
+@dataclass
+class SyncOptions:
+    """One sync: where it loads, how it checkpoints, and the source settings given explicitly.
+
+    `source` holds only what the caller sets (flags, tests); every other source setting comes
+    from `[sources.aeries]` through `AeriesConfiguration`, where each is declared once.
+    """
+
+    source: Dict[str, Any] = field(default_factory=dict)
+    destination: str = "duckdb"
+    duckdb_path: Optional[str] = None
+    postgres_credentials: Optional[str] = None
+    dataset_name: str = "aeries"
+    pipeline_name: str = "aeries_attendance"
+    pipelines_dir: Optional[str] = None
+    dry_run: bool = False
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    audit_log: Optional[str] = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Source settings read as attributes (`options.start_date`): what was given, else None.
+        if name in AeriesConfiguration.get_resolvable_fields():
+            return self.__dict__.get("source", {}).get(name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dataclass_fields__:
+            super().__setattr__(name, value)
+        elif name in AeriesConfiguration.get_resolvable_fields():
+            self.source[name] = value
+        elif name == "retry" and isinstance(value, RetryPolicy):
+            self.source.update(retry_settings(value))
+        else:
+            super().__setattr__(name, value)
+
+
+def sync_options(**settings: Any) -> SyncOptions:
+    """Build `SyncOptions` from one flat set of settings: source settings go to `source`.
+
+    A `retry` RetryPolicy is spread over the `request_*` settings.
+    """
+    options = SyncOptions()
+    for name, value in settings.items():
+        setattr(options, name, value)
+    return options
+
+
+def retry_settings(policy: RetryPolicy) -> Dict[str, Any]:
+    """A RetryPolicy as the source's `request_*` settings."""
+    return {
+        "request_max_attempts": policy.max_attempts, "request_backoff_factor": policy.backoff_factor,
+        "request_max_retry_delay": policy.max_delay, "request_max_total_wait": policy.max_total_wait,
+        "request_jitter": policy.jitter, "request_timeout": policy.timeout,
+    }
+
+
+def duckdb_file(options: SyncOptions) -> str:
+    """Absolute path of the DuckDB database; relative paths are taken from the working directory."""
+    return str(Path(options.duckdb_path or f"{options.pipeline_name}.duckdb").resolve())
+
+
+def validate_options(options: SyncOptions) -> None:
+    """Refuse command settings that cannot work, before anything is requested or written.
+
+    Raises:
+        AeriesConfigError: With one line naming the problem and how to fix it.
+    """
+    if options.checkpoint_every < 1:
+        raise AeriesConfigError("checkpoint_every must be a positive number of batches")
+    if options.destination not in ("duckdb", "postgres"):
+        raise AeriesConfigError("destination must be duckdb or postgres")
+    if not options.dataset_name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", options.dataset_name):
+        raise AeriesConfigError("dataset name must be letters, digits and underscores, not starting with a digit")
+    catalog = Path(duckdb_file(options)).stem
+    if options.destination == "duckdb" and catalog.lower() == options.dataset_name.lower():
+        # DuckDB names the database after its file; a schema of the same name makes every
+        # reference ambiguous and dlt's first load fails part-way.
+        raise AeriesConfigError(
+            f"the DuckDB file {catalog}.duckdb and the dataset {options.dataset_name!r} have the same name, "
+            "which DuckDB cannot tell apart: choose another --dataset-name or --duckdb-path"
+        )
