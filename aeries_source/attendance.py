@@ -82,7 +82,8 @@ def _read_school(
         return
     state = dlt.current.resource_state(name)
     progress = _progress_for(state, plan_key, batches)
-    failed = {tuple(w) for w in state.get("failed_batches", state.get("failed_windows", []))}
+    failed_before: List[Any] = state.get("failed_windows", [])  # the key's name in earlier versions
+    failed = {tuple(w) for w in state.get("failed_batches", failed_before)}
     read_before = _read_by_plan(state, plan_key)
     ctx = _school_context(runtime.client, school_code)
     breaker = runtime.breaker(school_code)

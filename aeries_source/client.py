@@ -13,7 +13,14 @@ import requests
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import retry_any, retry_if_predicate, wait_exponential_retry_after
 from requests import Request, Response
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random,
+)
 
 from aeries_source import errors, settings
 from aeries_source.batching import aeries_date
@@ -56,6 +63,13 @@ def normalize_base_url(base_url: str) -> str:
     return f"{root}/{settings.API_PREFIX}/"
 
 
+def _last_outcome(state: RetryCallState) -> Any:
+    """Return the last attempt's result, or raise its exception (tenacity's retry_error_callback)."""
+    if state.outcome is None:  # tenacity sets it after every attempt, before giving up
+        raise RuntimeError("tenacity gave up before any attempt finished")
+    return state.outcome.result()
+
+
 class _RetryingClient(Client):
     """dlt's retrying client, with jitter and a bound on the total wait added.
 
@@ -92,9 +106,11 @@ class _RetryingClient(Client):
             stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_wait),
             before_sleep=self._before_retry,
             reraise=True,
-            retry_error_callback=lambda state: state.outcome.result(),
+            retry_error_callback=_last_outcome,
         )
-        session.send = retry.wraps(session.send.__wrapped__)  # type: ignore[attr-defined]
+        # Replaces dlt's retrying `send` on this session; `__wrapped__` (dlt's unwrapped `send`) is set by
+        # tenacity's `wraps`, which the stubs cannot know.
+        session.send = retry.wraps(session.send.__wrapped__)  # type: ignore[method-assign,attr-defined]
         return session
 
 
@@ -171,11 +187,11 @@ class AeriesClient:
             return True
         if response is None:
             return False
-        error_class = errors.classify_status(response.status_code)
-        if error_class in (errors.RATE_LIMITED, errors.SERVER_ERROR):
-            self._local.last_error_class = error_class
+        status_class = errors.classify_status(response.status_code)
+        if status_class in (errors.RATE_LIMITED, errors.SERVER_ERROR):
+            self._local.last_error_class = status_class
             return True
-        if error_class is None:
+        if status_class is None:
             try:
                 response._aeries_json = orjson.loads(response.content)  # type: ignore[attr-defined]
             except (orjson.JSONDecodeError, requests.exceptions.RequestException):
@@ -352,7 +368,10 @@ class AeriesClient:
         request = Request(method="GET", url=self.base_url + path, params={})
         paginator.init_request(request)
         while True:
-            page = _as_list(self.get_json("students", path, dict(request.params), school_code=school_code))
+            params = request.params
+            if not isinstance(params, dict):  # the paginator keeps the query a dict
+                raise TypeError(f"the students request's params are a {type(params).__name__}, not a dict")
+            page = _as_list(self.get_json("students", path, dict(params), school_code=school_code))
             yield page
             paginator.update_state(None, page)  # type: ignore[arg-type]
             if not paginator.has_next_page:

@@ -40,8 +40,11 @@ class RecordRangePaginator(BasePaginator):
     def _set_range(self, request: Request) -> None:
         if request.params is None:
             request.params = {}
-        request.params["StartingRecord"] = self.starting_record
-        request.params["EndingRecord"] = self.starting_record + self.page_size - 1
+        params = request.params
+        if not isinstance(params, dict):
+            raise TypeError(f"RecordRangePaginator needs the request's params as a dict, not {type(params).__name__}")
+        params["StartingRecord"] = self.starting_record
+        params["EndingRecord"] = self.starting_record + self.page_size - 1
 
     def __str__(self) -> str:
         return f"RecordRangePaginator(page_size={self.page_size}, next={self.starting_record})"

@@ -82,8 +82,9 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
                     tombstone = {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
                                  TOMBSTONE_COLUMN: True}
                     yield dlt.mark.with_hints([tombstone], STUDENTS.hints(columns), create_table_variant=True)
-        if runtime.ensure_plan().server_now is not None:
-            state["watermark"] = runtime.ensure_plan().server_now.isoformat()
+        server_now = runtime.ensure_plan().server_now
+        if server_now is not None:
+            state["watermark"] = server_now.isoformat()
 
     return students
 
@@ -128,10 +129,11 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
         state = dlt.current.resource_state()
         changed = _changed_students(runtime, state.get("watermark"))
         for sc in codes:
+            tombstones: List[Dict[str, Any]] = []
             if _full_refresh(runtime, changed, sc):
-                records, tombstones = client.enrollment(sc, year), []
+                records = client.enrollment(sc, year)
             else:
-                records, tombstones = [], []
+                records = []
                 for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
                     records += client.student_enrollment(sc, sid, year)
                     # The tombstone clears the student's rows first (merge key), so rows Aeries no
@@ -147,8 +149,9 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
             if tombstones or good:
                 hints = ENROLLMENT.hints(text_column_hints(blanked))
                 yield dlt.mark.with_hints(tombstones + good, hints, create_table_variant=True)
-        if runtime.ensure_plan().server_now is not None:
-            state["watermark"] = runtime.ensure_plan().server_now.isoformat()
+        server_now = runtime.ensure_plan().server_now
+        if server_now is not None:
+            state["watermark"] = server_now.isoformat()
 
     return enrollment
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
+from dlt.common.schema.typing import TTableSchemaColumns
+
 from aeries_source.calendar_index import CalendarIndex
 from aeries_source.dates import parse_aeries_date
 from aeries_source.settings import ALL_PERIODS, TOMBSTONE_STUDENT_ID
@@ -34,7 +36,7 @@ def blank_to_none(value: Any) -> Any:
     return None if is_blank(value) else value
 
 
-def text_column_hints(columns: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+def text_column_hints(columns: Iterable[str]) -> TTableSchemaColumns:
     """Declare columns as text: those whose Aeries value was blank text and is now None.
 
     dlt creates no column for a value without a type, so a field that is blank in every record
@@ -78,8 +80,9 @@ def build_absence_codes(rows: Iterable[Mapping[str, Any]]) -> Dict[str, AbsenceC
     for row in rows:
         code = str(row.get("AbsenceCode") or "")
         type_code = row.get("TypeCode")
-        is_int = isinstance(type_code, int) and not isinstance(type_code, bool)
-        status = status_for_type_code(type_code) if is_int else None
+        if not isinstance(type_code, int) or isinstance(type_code, bool):
+            continue  # no TypeCode, or not a number: unknown
+        status = status_for_type_code(type_code)
         if code.strip() and status is not None:  # a blank code is no code (see blank_to_none)
             codes[code] = AbsenceCode(code=code, type_code=int(type_code), status=status)
     return codes

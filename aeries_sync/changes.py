@@ -48,6 +48,8 @@ def snapshot(
             rows = client.execute_sql(sql)
         except Exception:  # the table is in the schema but not yet in the destination
             return {}
+    if rows is None:  # dlt's sql clients return None for statements without a result set
+        return {}
     positions = [columns.index(k) for k in key]
     return {tuple(r[i] for i in positions): tuple(r) for r in rows}
 

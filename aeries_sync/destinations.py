@@ -6,13 +6,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 import dlt
 from dlt.common.configuration import configspec
 from dlt.common.destination import DestinationCapabilitiesContext
+from dlt.common.destination.client import FollowupJobRequest, PreparedTableSchema
 from dlt.common.destination.reference import DestinationReference
-from dlt.common.schema.typing import TTableSchema
 from dlt.common.typing import TSecretStrValue
 from dlt.common.utils import digest128
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.postgres.configuration import PostgresClientConfiguration, PostgresCredentials
 from dlt.destinations.impl.postgres.postgres import PostgresClient
+from dlt.destinations.job_client_impl import SqlJobClientBase
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 
 
@@ -36,13 +37,11 @@ class MergeOnMergeKeyJob(SqlMergeFollowupJob):
         return super()._gen_key_table_clauses(primary_keys, merge_keys)
 
 
-class _MergesOnMergeKey:
-    """A dlt job client mixin whose merges use `MergeOnMergeKeyJob`."""
+class _MergesOnMergeKey(SqlJobClientBase):
+    """A dlt job client mixin whose merges use `MergeOnMergeKeyJob` (listed before the dlt client class)."""
 
-    sql_client: Any
-
-    def _create_merge_followup_jobs(self, table_chain: Sequence[TTableSchema]) -> List[Any]:
-        return [MergeOnMergeKeyJob.from_table_chain(table_chain, self.sql_client)]  # type: ignore[arg-type]
+    def _create_merge_followup_jobs(self, table_chain: Sequence[PreparedTableSchema]) -> List[FollowupJobRequest]:
+        return [MergeOnMergeKeyJob.from_table_chain(table_chain, self.sql_client)]
 
 
 class _DuckDbClient(_MergesOnMergeKey, DuckDbClient):

@@ -3,7 +3,7 @@
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, cast
 
 import dlt
 
@@ -31,7 +31,8 @@ def make_pipeline(options: SyncOptions, duckdb_connection: Any = None) -> dlt.Pi
         # makes the next run insert the same state row again, and the constraint then failed that
         # load on every rerun (seen in the crash test). Without it the state row is doubled, which
         # dlt tolerates; the data tables merge and are unaffected. Our own keys: aeries_source.add_primary_keys.
-        destination = Postgres(credentials=options.postgres_credentials, create_indexes=False)
+        # cast: dlt's signature leaves out None, its own default.
+        destination = Postgres(credentials=cast(str, options.postgres_credentials), create_indexes=False)
     kwargs: Dict[str, Any] = {}
     if options.pipelines_dir:
         kwargs["pipelines_dir"] = options.pipelines_dir

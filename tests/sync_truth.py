@@ -1,5 +1,6 @@
 """Compare what a sync loaded with what the simulator says Aeries holds, row for row."""
 
+import re
 from datetime import date
 from typing import Any, Dict, List, Set, Tuple
 
@@ -14,10 +15,7 @@ def query(options: SyncOptions, sql_template: str) -> List[Tuple[Any, ...]]:
     """Run a query against the options' destination; `{t:name}` becomes a qualified table name."""
     pipeline = make_pipeline(options)
     with pipeline.sql_client() as client:
-        sql = sql_template
-        for name in ("attendance_records", "students", "schools", "calendar_days", "absence_codes",
-                     "enrollment", "rejects", "sync_runs", "sync_batches"):
-            sql = sql.replace("{t:%s}" % name, client.make_qualified_table_name(name))
+        sql = re.sub(r"\{t:(\w+)\}", lambda m: client.make_qualified_table_name(m.group(1)), sql_template)
         return [tuple(r) for r in client.execute_sql(sql)]
 
 
