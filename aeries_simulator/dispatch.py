@@ -29,6 +29,9 @@ class RequestRecord:
     query: dict[str, str]
     status: int
     at: datetime
+    """When the answer was written (the request's end)."""
+    started_at: datetime | None = None
+    """When the request line arrived (the request's start)."""
 
 
 def _fault_response(fault: Fault, normal: routes.Response) -> routes.Response:
@@ -59,6 +62,7 @@ def dispatch(sim: AeriesSimulator, handler: RequestHandler) -> None:
         sim: The simulator whose state, faults and options apply.
         handler: The live request.
     """
+    started_at = datetime.now()
     parts = urlsplit(handler.path)
     path = parts.path
     raw_query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -105,7 +109,7 @@ def dispatch(sim: AeriesSimulator, handler: RequestHandler) -> None:
         else:
             handler.write(response)
     finally:
-        sim._log(RequestRecord(method, path, raw_query, status, datetime.now()))
+        sim._log(RequestRecord(method, path, raw_query, status, datetime.now(), started_at))
 
 
 def _authorized_response(sim: AeriesSimulator, found: routes.Match, handler: RequestHandler,

@@ -58,6 +58,8 @@ def aeries(
     request_max_retry_delay: float = 60.0,
     request_max_total_wait: float = 600.0,
     request_jitter: float = 0.5,
+    max_concurrent_requests: int = 4,
+    max_requests_per_second: float = 20.0,
     sync_runtime: Optional[SyncRuntime] = None,
 ) -> List[DltResource]:
     """Aeries attendance, students and schools for one district and school year: the whole connector.

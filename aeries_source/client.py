@@ -25,6 +25,7 @@ from tenacity import (
 from aeries_source import errors, settings
 from aeries_source.batching import aeries_date
 from aeries_source.dates import parse_server_datetime
+from aeries_source.limiter import RequestLimiter
 from aeries_source.paginator import RecordRangePaginator
 from aeries_source.stats import RequestStats
 
@@ -79,8 +80,11 @@ class _RetryingClient(Client):
     """
 
     def __init__(
-        self, policy: RetryPolicy, predicate: Any, before_retry: Any, verify: Union[bool, str]
+        self, policy: RetryPolicy, predicate: Any, before_retry: Any, verify: Union[bool, str],
+        limiter: Optional[RequestLimiter] = None,
     ) -> None:
+        # Each attempt (retries included) goes through the limiter: set before dlt builds the session.
+        self._limiter = limiter
         super().__init__(
             request_timeout=policy.timeout,
             raise_for_status=False,
@@ -110,7 +114,10 @@ class _RetryingClient(Client):
         )
         # Replaces dlt's retrying `send` on this session; `__wrapped__` (dlt's unwrapped `send`) is set by
         # tenacity's `wraps`, which the stubs cannot know.
-        session.send = retry.wraps(session.send.__wrapped__)  # type: ignore[method-assign,attr-defined]
+        send = session.send.__wrapped__  # type: ignore[attr-defined]
+        if self._limiter is not None:
+            send = self._limiter.wrap(send)
+        session.send = retry.wraps(send)  # type: ignore[method-assign]
         return session
 
 
@@ -145,6 +152,7 @@ class AeriesClient:
         retry: Optional[RetryPolicy] = None,
         verify: Union[bool, str] = True,
         stats: Optional[RequestStats] = None,
+        limiter: Optional[RequestLimiter] = None,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         if not certificate:
@@ -154,7 +162,7 @@ class AeriesClient:
         self.retry = retry or RetryPolicy()
         self.stats = stats or RequestStats()
         self._local = threading.local()
-        self._http = _RetryingClient(self.retry, self._should_retry, self._before_retry, verify)
+        self._http = _RetryingClient(self.retry, self._should_retry, self._before_retry, verify, limiter)
         # Passed on every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a
         # session's `verify`, which would silently drop a district's CA bundle or `verify_tls = false`.
         self._verify = verify

@@ -58,6 +58,10 @@ class AeriesConfiguration(BaseConfiguration):
     request_max_retry_delay: float = 60.0
     request_max_total_wait: float = 600.0
     request_jitter: float = 0.5
+    max_concurrent_requests: int = 4
+    """At most this many requests to the Aeries server in flight at once (all threads of a sync)."""
+    max_requests_per_second: float = 20.0
+    """At most this many requests started per second; 0 means no ceiling."""
     """Random seconds (up to) added to each backoff wait, so clients do not retry in step."""
 
     def on_resolved(self) -> None:
@@ -81,6 +85,9 @@ class AeriesConfiguration(BaseConfiguration):
         _at_least(self.lookback_days, 0, "lookback_days cannot be negative")
         _at_least(self.breaker_threshold, 1, "breaker_threshold must be at least 1 failed request")
         _at_least(self.request_max_attempts, 1, "request_max_attempts must be at least 1")
+        _at_least(self.max_concurrent_requests, 1, "max_concurrent_requests must be at least 1")
+        if self.max_requests_per_second < 0:
+            raise AeriesConfigError("max_requests_per_second cannot be negative (0 means no ceiling)")
         if self.request_timeout <= 0:
             raise AeriesConfigError("request_timeout must be a positive number of seconds")
         if self.request_backoff_factor < 0 or self.request_max_retry_delay < 0 or self.request_jitter < 0:

@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -17,6 +18,7 @@ from aeries_source.checkpoint import (
 from aeries_source.client import AeriesClient
 from aeries_source.config import AeriesConfiguration
 from aeries_source.errors import AeriesConfigError
+from aeries_source.limiter import RequestLimiter
 from aeries_source.planning import SyncPlan, build_plan, check_resume_from_batch
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.runtime import BatchBudget, SyncRuntime
@@ -74,8 +76,22 @@ def start_sync(
 
 def make_client(config: AeriesConfiguration) -> AeriesClient:
     """The Aeries client of the settings: base URL, certificate, DatabaseYear, retries and TLS."""
+    limiter = RequestLimiter(config.max_concurrent_requests, config.max_requests_per_second)
     return AeriesClient(str(config.base_url), str(config.certificate), config.database_year,
-                        config.retry_policy(), config.tls_verify())
+                        config.retry_policy(), config.tls_verify(), limiter=limiter)
+
+
+def _fetch_side_by_side(client: AeriesClient, codes: Sequence[int]) -> List[CalendarIndex]:
+    """Each school's calendar (cached by the client for the sync), schools side by side.
+
+    One at a time they cost a round trip each before the first attendance request; the client's
+    limiter still bounds how many are in flight.
+    """
+    def fetch(school_code: int) -> CalendarIndex:
+        return CalendarIndex(client.calendar(school_code))
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="aeries-setup") as pool:
+        return list(pool.map(fetch, codes))
 
 
 def check_database_year(client: AeriesClient, year: int) -> None:
@@ -150,7 +166,7 @@ def plan_sync(
     codes = check_school_codes(client, school_codes)
     server_now = client.server_now()
     today = server_now.date()
-    calendars = {sc: CalendarIndex(client.calendar(sc)) for sc in codes}
+    calendars = dict(zip(codes, _fetch_side_by_side(client, codes), strict=True))
     states = current_resource_states() if resource_states is None else resource_states
     cursors = {sc: school_cursor(states, sc) for sc in codes}
     failed = {sc: school_failed_batches(states, sc) for sc in codes}

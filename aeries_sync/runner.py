@@ -36,7 +36,7 @@ from aeries_sync.leftovers import leftovers_removed
 from aeries_sync.options import SyncOptions, validate_options
 from aeries_sync.pipeline import file_format, finish_pending, make_pipeline, sync_connection
 from aeries_sync.sync_runs import safe_config, sync_runs_resource
-from aeries_sync.tuning import cache_jsonpath_parsing
+from aeries_sync.tuning import cache_jsonpath_parsing, uncompressed_intermediate_files
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ def run_sync(
     """
     cache_jsonpath_parsing()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(uncompressed_intermediate_files())
         return _run_sync(options, stack, on_batch_done, on_plan, on_secrets)
 
 

@@ -1,8 +1,11 @@
 """Performance tweaks of dlt that the command applies explicitly (never at import), each with its reason."""
 
+import contextlib
 import functools
 import logging
+from typing import Iterator
 
+import dlt
 from dlt.common import jsonpath
 
 logger = logging.getLogger(__name__)
@@ -21,3 +24,19 @@ def cache_jsonpath_parsing() -> None:
     if not hasattr(jsonpath._parse, "cache_info"):
         jsonpath._parse = functools.lru_cache(maxsize=256)(jsonpath._parse)  # type: ignore[assignment]
         logger.debug("dlt's jsonpath parsing is cached for this process")
+
+
+@contextlib.contextmanager
+def uncompressed_intermediate_files() -> Iterator[None]:
+    """Within the block, dlt writes its extracted and normalized files without gzip.
+
+    dlt gzips every intermediate file at level 9, and those files live only seconds (the sync
+    deletes them once loaded): on a full year that was 15 % of all threads' samples, and turning it
+    off cut the sync by 19.5 % (`../shared/dlt-notes.md` section 11). The loaded data is the same.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(dlt.config.values({"data_writer.disable_compression": True}))
+        except Exception as exc:  # no writable config provider: the sync runs as dlt is configured
+            logger.debug("gzip of intermediate files left on: %s", type(exc).__name__)
+        yield
