@@ -88,11 +88,12 @@ class SimulatorProcess:
     """`python -m aeries_simulator --port 0 ...` as a child process; URL and certificate from line 1."""
 
     def __init__(self, schools: int, students_per_school: int, seed: int = 1,
-                 today: Optional[date] = None) -> None:
+                 today: Optional[date] = None, extra_args: Sequence[str] = ()) -> None:
         cmd = [sys.executable, "-m", "aeries_simulator", "--port", "0", "--seed", str(seed),
                "--schools", str(schools), "--students-per-school", str(students_per_school)]
         if today is not None:
             cmd += ["--today", today.isoformat()]
+        cmd += list(extra_args)  # e.g. ["--latency-ms", "100"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None

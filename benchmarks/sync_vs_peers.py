@@ -1,0 +1,209 @@
+"""Benchmark: our sync side by side with the simulator alone and a plain dlt `rest_api` peer (issue 13).
+
+One invocation, one simulator district (a subprocess), three measurements:
+1. the simulator alone: its serving rate of a full year of attendance in 30-day windows, 4 clients
+   (`simulator_serving.serve_full_year`);
+2. our sync: `run_sync` in the sync worker process (`sync_common.run_worker`), so its peak RSS is its own;
+3. the peer (`benchmarks/peers/aeries_rest_api.py`): a dlt `rest_api_source` written from dlt's docs,
+   in its own process, into the same destination kind (its own DuckDB file / Postgres schema); the
+   attendance records it loaded are the rows of its unnested `*__attendance_days` tables.
+With `--latency-ms N` our sync runs once more against a second simulator with N ms per response;
+`latency_added_s` = that run's wall time minus the first run's.
+
+    python benchmarks/sync_vs_peers.py --destination postgres                       # large district
+    python benchmarks/sync_vs_peers.py --destination postgres --latency-ms 100
+    python benchmarks/sync_vs_peers.py --schools 2 --students-per-school 100 --destination duckdb \\
+        --json-out /tmp/x.json                                                       # smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from simulator_serving import district_layout, serve_full_year, year_bounds  # noqa: E402
+from sync_common import (  # noqa: E402
+    ROOT,
+    RssSampler,
+    SimulatorProcess,
+    add_size_args,
+    drop_dataset,
+    mib,
+    postgres,
+    print_table,
+    run_worker,
+    workdir,
+    worker_options,
+)
+
+PEER = Path(__file__).resolve().parent / "peers" / "aeries_rest_api.py"
+
+
+def run_peer(cfg: Dict[str, Any], sample_interval: float = 0.05) -> Dict[str, Any]:
+    """Run the rest_api peer in its own process; its RESULT dict plus wall time and polled peak RSS."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(PEER), json.dumps(cfg)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with RssSampler(proc.pid, sample_interval) as sampler:
+        out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    result = None
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT "):])
+    if result is None:
+        raise RuntimeError(f"rest_api peer failed (exit {proc.returncode}):\n{err[-4000:]}")
+    result["process_wall_seconds"] = wall
+    result["sampled_peak_rss"] = sampler.peak
+    return result
+
+
+def main() -> int:
+    """Run the benchmark, print its figures, optionally write them as JSON."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_size_args(p)
+    p.add_argument("--destination", choices=("duckdb", "postgres"), default="postgres")
+    p.add_argument("--latency-ms", type=int, default=0,
+                   help="also run our sync against a simulator with this latency per response (0: skip)")
+    p.add_argument("--clients", type=int, default=4, help="concurrent clients of the simulator-alone run")
+    p.add_argument("--window-days", type=int, default=30,
+                   help="days per request of the simulator-alone run and of the peer")
+    p.add_argument("--json-out", type=Path, default=None, help="write the figures as JSON to this path")
+    args = p.parse_args()
+    dest = args.destination
+
+    sim = SimulatorProcess(args.schools, args.students_per_school, seed=args.seed)
+    lat_sim: Optional[SimulatorProcess] = None
+    try:
+        base = sim.base_url + "/api/v5"
+        schools, calendar, _ = district_layout(base, sim.certificate)
+        first, last = year_bounds(calendar)
+
+        # 1. the simulator alone
+        serving = serve_full_year(base, sim.certificate, sim.pid, schools, calendar, args.clients, args.window_days)
+        print(f"simulator alone: {serving['records']:,} records in {serving['seconds']:.2f} s "
+              f"({serving['records_per_s']:,.0f}/s, {serving['requests']} requests)", flush=True)
+
+        with workdir(args.keep, "sync_vs_peers_") as tmp, \
+                (postgres(tmp) if dest == "postgres" else nullcontext()) as pg:
+            url: Optional[str] = pg[0] if pg else None
+            if pg:
+                print(f"postgres: {pg[1]}", flush=True)
+            datasets: List[str] = []
+
+            def ours(base_url: str, name: str) -> Dict[str, Any]:
+                dataset = f"bench_{uuid.uuid4().hex[:8]}"
+                datasets.append(dataset)
+                opts = worker_options(base_url, sim.certificate, dest, tmp / name, dataset=dataset,
+                                      pipeline_name=name, postgres_credentials=url)
+                r = run_worker(opts)
+                print(f"{name}: {r['status']} (exit {r['exit_code']}), {r['attendance_records']:,} records in "
+                      f"{r['seconds']:.2f} s, {r['requests']} requests {r['message']}".rstrip(), flush=True)
+                if r["exit_code"] != 0:
+                    print(r["stderr_tail"], file=sys.stderr)
+                return r
+
+            try:
+                # 2. our sync
+                sync = ours(sim.base_url, f"ours_{dest}")
+
+                # 3. the rest_api peer
+                peer_dataset = f"peer_{uuid.uuid4().hex[:8]}"
+                (tmp / "peer").mkdir(parents=True, exist_ok=True)
+                datasets.append(peer_dataset)
+                peer = run_peer({
+                    "base_url": sim.base_url, "certificate": sim.certificate, "schools": schools,
+                    "start": first.isoformat(), "end": last.isoformat(), "window_days": args.window_days,
+                    "destination": dest, "dataset": peer_dataset, "pipeline_name": f"peer_rest_api_{dest}",
+                    "pipelines_dir": str(tmp / "peer" / "pipelines"),
+                    "duckdb_path": str(tmp / "peer" / "peer_rest_api.duckdb"), "postgres_credentials": url,
+                })
+                peer_rate = peer["attendance_records"] / peer["seconds"] if peer["seconds"] else 0.0
+                print(f"rest_api peer: {peer['attendance_records']:,} records in {peer['seconds']:.2f} s "
+                      f"({peer_rate:,.0f}/s){' FAILED JOBS' if peer['has_failed_jobs'] else ''}", flush=True)
+
+                # 4. our sync with latency, against a second simulator of the same district
+                lat: Optional[Dict[str, Any]] = None
+                if args.latency_ms:
+                    lat_sim = SimulatorProcess(args.schools, args.students_per_school, seed=args.seed,
+                                               extra_args=["--latency-ms", str(args.latency_ms)])
+                    lat = ours(lat_sim.base_url, f"ours_{dest}_latency")
+            finally:
+                if url and not args.keep:
+                    for dataset in datasets:
+                        drop_dataset(url, dataset)
+    finally:
+        sim.stop()
+        if lat_sim is not None:
+            lat_sim.stop()
+
+    sim_rate = serving["records_per_s"]
+    sync_rate = sync["records_per_second"]
+    figures: Dict[str, Any] = {
+        "destination": dest, "schools": args.schools, "students_per_school": args.students_per_school,
+        "attendance_records": sync["attendance_records"], "seconds": round(sync["seconds"], 3),
+        "records_per_s": round(sync_rate, 1), "simulator_records_per_s": round(sim_rate, 1),
+        "peer_records_per_s": round(peer_rate, 1), "peak_rss_mib": round(mib(sync["peak_rss"]), 1),
+        "requests": sync["requests"],
+        "sync_status": sync["status"], "sync_wall_seconds": round(sync["wall_seconds"], 3),
+        "sync_pipeline_runs": sync["pipeline_runs"],
+        "sync_peak_rss_polled_mib": round(mib(sync["sampled_peak_rss"]), 1),
+        "simulator_records": serving["records"], "simulator_seconds": round(serving["seconds"], 3),
+        "simulator_requests": serving["requests"],
+        "peer_attendance_records": peer["attendance_records"], "peer_seconds": round(peer["seconds"], 3),
+        "peer_requests": serving["requests"],  # the same schools x windows as the simulator-alone run
+        "peer_peak_rss_mib": round(mib(peer["peak_rss"]), 1), "peer_table_counts": peer["table_counts"],
+        "ratio_to_simulator": round(sync_rate / sim_rate, 3) if sim_rate else None,
+        "ratio_to_peer": round(sync_rate / peer_rate, 2) if peer_rate else None,
+    }
+    if lat is not None:
+        added = lat["wall_seconds"] - sync["wall_seconds"]
+        budget = lat["requests"] * args.latency_ms / 1000 / 8
+        figures.update({
+            "latency_ms": args.latency_ms, "latency_added_s": round(added, 3),
+            "latency_requests": lat["requests"], "latency_seconds": round(lat["seconds"], 3),
+            "latency_budget_s": round(budget, 3), "latency_status": lat["status"],
+        })
+
+    print()
+    print(f"district: {args.schools} schools x {args.students_per_school} students (seed {args.seed}), "
+          f"full school year {first} .. {last}; destination {dest}")
+    rows: List[List[Any]] = [
+        ["simulator alone", serving["records"], serving["seconds"], sim_rate, serving["requests"], "-", 1.0],
+        ["our sync", sync["attendance_records"], sync["seconds"], sync_rate, sync["requests"],
+         mib(sync["peak_rss"]), sync_rate / sim_rate if sim_rate else "-"],
+        ["rest_api peer", peer["attendance_records"], peer["seconds"], peer_rate, figures["peer_requests"],
+         mib(peer["peak_rss"]), peer_rate / sim_rate if sim_rate else "-"],
+    ]
+    if lat is not None:
+        rows.append([f"our sync, {args.latency_ms} ms latency", lat["attendance_records"], lat["seconds"],
+                     lat["records_per_second"], lat["requests"], mib(lat["peak_rss"]),
+                     lat["records_per_second"] / sim_rate if sim_rate else "-"])
+    print_table(["run", "attendance records", "seconds", "records/s", "requests", "peak RSS MiB", "x simulator"],
+                rows, title="Full year: simulator alone vs our sync vs a plain dlt rest_api peer")
+    print(f"our sync vs peer: {figures['ratio_to_peer']}x records/s (target >= 5x); "
+          f"vs simulator: {figures['ratio_to_simulator']:.0%} (target >= 50 %)")
+    if lat is not None:
+        print(f"latency {args.latency_ms} ms: added {figures['latency_added_s']:.2f} s of wall time "
+              f"(budget 1/8 x {lat['requests']} requests x {args.latency_ms} ms = {figures['latency_budget_s']:.2f} s)")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"JSON written to {args.json_out}")
+    ok = sync["exit_code"] == 0 and not peer["has_failed_jobs"] and (lat is None or lat["exit_code"] == 0)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
