@@ -32,34 +32,38 @@ __all__ = [
 ]
 
 
+# Defaults of the arguments are AeriesConfiguration's: each setting is declared there, once.
+_DEFAULTS = AeriesConfiguration
+
+
 @dlt.source(name="aeries", max_table_nesting=0, spec=AeriesConfiguration)
 def aeries(
     base_url: Optional[str] = dlt.config.value,
     certificate: Optional[TSecretStrValue] = dlt.secrets.value,
-    database_year: int = settings.DEFAULT_DATABASE_YEAR,
-    school_year_start: date = settings.DEFAULT_START_DATE,
-    school_year_end: date = settings.DEFAULT_END_DATE,
-    start_date: Optional[date] = None,
-    end_date: Optional[date] = None,
-    batch_days: int = settings.DEFAULT_BATCH_DAYS,
-    rows_per_item: int = settings.DEFAULT_ROWS_PER_ITEM,
-    school_codes: Optional[List[int]] = None,
-    lookback_days: int = settings.DEFAULT_LOOKBACK_DAYS,
-    checkpoint_every: Optional[int] = None,
-    resume_from_batch: int = 0,
-    breaker_threshold: int = 10,
-    student_fields: Optional[List[str]] = None,
-    pseudonymize_key: Optional[TSecretStrValue] = None,
-    verify_tls: bool = True,
-    ca_bundle: Optional[str] = None,
-    request_timeout: float = 60.0,
-    request_max_attempts: int = 5,
-    request_backoff_factor: float = 1.0,
-    request_max_retry_delay: float = 60.0,
-    request_max_total_wait: float = 600.0,
-    request_jitter: float = 0.5,
-    max_concurrent_requests: int = 4,
-    max_requests_per_second: float = 20.0,
+    database_year: int = _DEFAULTS.database_year,
+    school_year_start: date = _DEFAULTS.school_year_start,
+    school_year_end: date = _DEFAULTS.school_year_end,
+    start_date: Optional[date] = _DEFAULTS.start_date,
+    end_date: Optional[date] = _DEFAULTS.end_date,
+    batch_days: int = _DEFAULTS.batch_days,
+    rows_per_item: int = _DEFAULTS.rows_per_item,
+    school_codes: Optional[List[int]] = _DEFAULTS.school_codes,
+    lookback_days: int = _DEFAULTS.lookback_days,
+    checkpoint_every: Optional[int] = _DEFAULTS.checkpoint_every,
+    resume_from_batch: int = _DEFAULTS.resume_from_batch,
+    breaker_threshold: int = _DEFAULTS.breaker_threshold,
+    student_fields: Optional[List[str]] = _DEFAULTS.student_fields,
+    pseudonymize_key: Optional[TSecretStrValue] = _DEFAULTS.pseudonymize_key,
+    verify_tls: bool = _DEFAULTS.verify_tls,
+    ca_bundle: Optional[str] = _DEFAULTS.ca_bundle,
+    request_timeout: float = _DEFAULTS.request_timeout,
+    request_max_attempts: int = _DEFAULTS.request_max_attempts,
+    request_backoff_factor: float = _DEFAULTS.request_backoff_factor,
+    request_max_retry_delay: float = _DEFAULTS.request_max_retry_delay,
+    request_max_total_wait: float = _DEFAULTS.request_max_total_wait,
+    request_jitter: float = _DEFAULTS.request_jitter,
+    max_concurrent_requests: int = _DEFAULTS.max_concurrent_requests,
+    max_requests_per_second: float = _DEFAULTS.max_requests_per_second,
     sync_runtime: Optional[SyncRuntime] = None,
 ) -> List[DltResource]:
     """Aeries attendance, students and schools for one district and school year: the whole connector.

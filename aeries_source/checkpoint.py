@@ -1,11 +1,12 @@
 """Where each school's sync stands, read from the `aeries` source's dlt state."""
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Dict, List, Optional, Tuple
 
 import dlt
 
 from aeries_source.calendar_index import CalendarIndex
+from aeries_source.planning import uncovered
 
 
 def attendance_resource_name(school_code: int) -> str:
@@ -84,23 +85,13 @@ def note_batch_read(state: Dict[str, Any], calendar: CalendarIndex, start: date,
         if not locked:
             parts = [p for p in parts if not first <= p[0] <= last] + [(first, last)]
         else:
-            parts = [q for p in parts for q in _minus(p, (max(first, start), min(last, end)))]
+            parts = [q for p in parts for q in uncovered(p[0], p[1], [(max(first, start), min(last, end))])]
     if parts or OPEN_MONTHS in state:
         state[OPEN_MONTHS] = [[a.isoformat(), b.isoformat()] for a, b in sorted(parts)]
 
 
 def _open_months(state: Dict[str, Any]) -> List[Tuple[date, date]]:
     return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in state.get(OPEN_MONTHS, [])]
-
-
-def _minus(part: Tuple[date, date], read: Tuple[date, date]) -> List[Tuple[date, date]]:
-    """Return what is left of `part` after the days of `read` (both inclusive ranges)."""
-    (p_start, p_end), (r_start, r_end) = part, read
-    if r_end < p_start or r_start > p_end:
-        return [part]
-    left = [(p_start, r_start - timedelta(days=1))] if p_start < r_start else []
-    right = [(r_end + timedelta(days=1), p_end)] if r_end < p_end else []
-    return left + right
 
 
 # Names these lists had in the state of earlier versions, read until a sync writes the new ones.

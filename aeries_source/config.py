@@ -52,17 +52,18 @@ class AeriesConfiguration(BaseConfiguration):
     verify_tls: bool = True
     ca_bundle: Optional[str] = None
     """A CA bundle file for a district on an internal certificate authority."""
-    request_timeout: float = 60.0
-    request_max_attempts: int = 5
-    request_backoff_factor: float = 1.0
-    request_max_retry_delay: float = 60.0
-    request_max_total_wait: float = 600.0
-    request_jitter: float = 0.5
+    # Retry defaults are RetryPolicy's, so the client and the settings cannot drift apart.
+    request_timeout: float = RetryPolicy.timeout
+    request_max_attempts: int = RetryPolicy.max_attempts
+    request_backoff_factor: float = RetryPolicy.backoff_factor
+    request_max_retry_delay: float = RetryPolicy.max_delay
+    request_max_total_wait: float = RetryPolicy.max_total_wait
+    request_jitter: float = RetryPolicy.jitter
+    """Random seconds (up to) added to each backoff wait, so clients do not retry in step."""
     max_concurrent_requests: int = 4
     """At most this many requests to the Aeries server in flight at once (all threads of a sync)."""
     max_requests_per_second: float = 20.0
     """At most this many requests started per second; 0 means no ceiling."""
-    """Random seconds (up to) added to each backoff wait, so clients do not retry in step."""
 
     def on_resolved(self) -> None:
         """Refuse settings that cannot work.

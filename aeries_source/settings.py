@@ -23,7 +23,6 @@ DEFAULT_BATCH_DAYS = 30
 DEFAULT_ROWS_PER_ITEM = 500
 DEFAULT_STUDENT_PAGE_SIZE = 500
 DEFAULT_LOOKBACK_DAYS = 14
-DEFAULT_CHECKPOINT_EVERY = 10
 # StudentDataChanges is asked for changes since the last watermark minus this overlap, since the
 # server's change times and its clock are read in separate requests.
 DATA_CHANGES_OVERLAP_MINUTES = 10

@@ -24,15 +24,6 @@ class SyncSettings(BaseConfiguration):
     audit_log: Optional[str] = None
     """Append a JSON-lines audit trail of every sync to this file (no student data)."""
 
-    def on_resolved(self) -> None:
-        """Refuse a checkpoint interval below one batch.
-
-        Raises:
-            AeriesConfigError: With one line naming the problem.
-        """
-        if self.checkpoint_every < 1:
-            raise AeriesConfigError("checkpoint_every must be a positive number of batches")
-
 
 @dataclass
 class SyncOptions:

@@ -57,23 +57,19 @@ def test_wrong_password_says_so(sim, tmp_path, password_role):
     assert "Traceback" not in result.stderr
 
 
-def test_closed_port_says_connection_refused_and_masks_the_password(sim, tmp_path):
-    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{_closed_port()}/postgres"
+@pytest.mark.parametrize("host, cause", [
+    pytest.param("closed-port", ("Connection refused", "127.0.0.1"), id="closed-port"),
+    pytest.param("no-such-db-host.invalid:5432", ("could not translate host name", "no-such-db-host.invalid"),
+                 id="unknown-host"),
+])
+def test_unreachable_database_gives_the_drivers_cause_and_masks_the_password(sim, tmp_path, host, cause):
+    address = f"127.0.0.1:{_closed_port()}" if host == "closed-port" else host
+    url = f"postgresql://postgres:{PASSWORD}@{address}/postgres"
     result = run_cli(["--destination", "postgres"], tmp_path,
                      {**sim_env(sim), "DESTINATION__POSTGRES__CREDENTIALS": url})
     assert result.returncode == 4, result.stdout + result.stderr
     line = _one_error_line(result.stderr)
-    assert "Connection refused" in line and "127.0.0.1" in line
-    assert PASSWORD not in result.stdout + result.stderr
-
-
-def test_unknown_host_says_the_name_could_not_be_resolved(sim, tmp_path):
-    url = f"postgresql://postgres:{PASSWORD}@no-such-db-host.invalid:5432/postgres"
-    result = run_cli(["--destination", "postgres"], tmp_path,
-                     {**sim_env(sim), "DESTINATION__POSTGRES__CREDENTIALS": url})
-    assert result.returncode == 4, result.stdout + result.stderr
-    line = _one_error_line(result.stderr)
-    assert "could not translate host name" in line and "no-such-db-host.invalid" in line
+    assert all(part in line for part in cause), line
     assert PASSWORD not in result.stdout + result.stderr
 
 
