@@ -8,6 +8,7 @@ from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
 from aeries_source.client import AeriesClient
+from aeries_source.side_by_side import side_by_side
 from aeries_source.status import status_for_type_code
 from aeries_source.tables import ABSENCE_CODES, CALENDAR_DAYS, SCHOOLS
 from aeries_source.transform import blank_to_none, snake_record, text_column_hints
@@ -72,10 +73,10 @@ def absence_codes_resource(client: AeriesClient, codes: Sequence[int]) -> DltRes
     """The `absence_codes` resource: each school's codes with the status their TypeCode maps to."""
     @dlt.resource(**ABSENCE_CODES.resource_args())
     def absence_codes() -> Iterator[TDataItems]:
-        for sc in codes:
+        for sc, records in side_by_side(codes, client.absence_codes):
             blanked: Set[str] = set()
             rows = []
-            for record in client.absence_codes(sc):
+            for record in records:
                 if blank_to_none(record.get("AbsenceCode")) is None:
                     # Blank text is NULL, and a NULL key cannot be stored; no attendance can name
                     # a blank code either (`build_absence_codes` skips it).

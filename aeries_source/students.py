@@ -12,6 +12,7 @@ from aeries_source import settings
 from aeries_source.planning import EXPLICIT
 from aeries_source.rejects import reject_row, rejects_item
 from aeries_source.runtime import SyncRuntime
+from aeries_source.side_by_side import side_by_side
 from aeries_source.tables import ENROLLMENT, STUDENTS, TOMBSTONE_COLUMN
 from aeries_source.transform import (
     RejectedRecord,
@@ -65,20 +66,24 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
             yield dlt.mark.with_hints(good, hints, create_table_variant=True)
 
     # Items name their tables through hints (students, rejects), as in attendance.attendance_resource.
-    @dlt.resource(name="students", write_disposition="merge")
+    # Parallelized: its requests wait in a worker thread, not in the thread that writes every table.
+    @dlt.resource(name="students", write_disposition="merge", parallelized=True)
     def students() -> Iterator[TDataItems]:
         state = dlt.current.resource_state()
         changed = _changed_students(runtime, state.get("watermark"))
-        for sc in codes:
+
+        def fetch(sc: int) -> List[Tuple[Optional[int], List[Dict[str, Any]]]]:
+            """A school's students: its pages (full refresh), or each changed student's records."""
             if _full_refresh(runtime, changed, sc):
-                for page in client.students(sc):
-                    yield from rows(sc, page)
-                continue
-            for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
-                records = [r for r in client.student(sc, sid) if r.get("SchoolCode", sc) == sc]
+                return [(None, page) for page in client.students(sc)]
+            return [(sid, [r for r in client.student(sc, sid) if r.get("SchoolCode", sc) == sc])
+                    for sid in sorted(changed.get(sc, ()))]  # type: ignore[union-attr]
+
+        for sc, reads in side_by_side(codes, fetch):
+            for sid, records in reads:
                 if records:
                     yield from rows(sc, records)
-                else:  # no longer at this school in Aeries: remove the row
+                elif sid is not None:  # no longer at this school in Aeries: remove the row
                     tombstone = {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
                                  TOMBSTONE_COLUMN: True}
                     yield dlt.mark.with_hints([tombstone], STUDENTS.hints(columns), create_table_variant=True)
@@ -124,23 +129,26 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
     """The `enrollment` resource: each school's enrollment rows of the year, or the changed students' rows."""
     client = runtime.client
 
-    @dlt.resource(name="enrollment", write_disposition="merge")
+    @dlt.resource(name="enrollment", write_disposition="merge", parallelized=True)  # as `students`
     def enrollment() -> Iterator[TDataItems]:
         state = dlt.current.resource_state()
         changed = _changed_students(runtime, state.get("watermark"))
-        for sc in codes:
-            tombstones: List[Dict[str, Any]] = []
+
+        def fetch(sc: int) -> Tuple[List[Dict[str, Any]], List[int]]:
+            """A school's enrollment rows of the year (full refresh), or the changed students' rows and ids."""
             if _full_refresh(runtime, changed, sc):
-                records = client.enrollment(sc, year)
-            else:
-                records = []
-                for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
-                    records += client.student_enrollment(sc, sid, year)
-                    # The tombstone clears the student's rows first (merge key), so rows Aeries no
-                    # longer has disappear; the fetched rows are then inserted.
-                    tombstones.append({"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
-                                       "academic_year": str(year), "enter_date": _TOMBSTONE_ENTER_DATE,
-                                       TOMBSTONE_COLUMN: True})
+                return client.enrollment(sc, year), []
+            sids = sorted(changed.get(sc, ()))  # type: ignore[union-attr]
+            return [r for sid in sids for r in client.student_enrollment(sc, sid, year)], sids
+
+        for sc, (records, refetched) in side_by_side(codes, fetch):
+            # A tombstone per re-fetched student clears their rows first (merge key), so rows Aeries
+            # no longer has disappear; the fetched rows are then inserted.
+            tombstones: List[Dict[str, Any]] = [
+                {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc, "academic_year": str(year),
+                 "enter_date": _TOMBSTONE_ENTER_DATE, TOMBSTONE_COLUMN: True}
+                for sid in refetched
+            ]
             blanked: Set[str] = set()
             good, rejected = _transform_records(runtime, sc, "enrollment", records,
                                                 functools.partial(_enrollment_row, blanked=blanked))

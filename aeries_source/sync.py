@@ -2,7 +2,6 @@
 
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -22,6 +21,7 @@ from aeries_source.limiter import RequestLimiter
 from aeries_source.planning import SyncPlan, build_plan, check_resume_from_batch
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.runtime import BatchBudget, SyncRuntime
+from aeries_source.side_by_side import side_by_side
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ def start_sync(
 
     runtime = SyncRuntime(
         client=client, planner=planner, school_codes=codes, run_id=run_id or uuid.uuid4().hex[:16],
-        resume_from_batch=config.resume_from_batch, budget=BatchBudget(config.checkpoint_every),
+        resume_from_batch=config.resume_from_batch,
+        budget=BatchBudget(config.checkpoint_every, config.checkpoint_seconds),
         breaker_threshold=config.breaker_threshold,
         pseudonymizer=Pseudonymizer(str(config.pseudonymize_key) if config.pseudonymize_key else None),
     )
@@ -84,14 +85,9 @@ def make_client(config: AeriesConfiguration) -> AeriesClient:
 def _fetch_side_by_side(client: AeriesClient, codes: Sequence[int]) -> List[CalendarIndex]:
     """Each school's calendar (cached by the client for the sync), schools side by side.
 
-    One at a time they cost a round trip each before the first attendance request; the client's
-    limiter still bounds how many are in flight.
+    One at a time they cost a round trip each before the first attendance request.
     """
-    def fetch(school_code: int) -> CalendarIndex:
-        return CalendarIndex(client.calendar(school_code))
-
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="aeries-setup") as pool:
-        return list(pool.map(fetch, codes))
+    return [CalendarIndex(rows) for _, rows in side_by_side(codes, client.calendar)]
 
 
 def check_database_year(client: AeriesClient, year: int) -> None:

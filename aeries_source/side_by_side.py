@@ -1,0 +1,39 @@
+"""Per-school reads made side by side, handed back in the schools' order."""
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Deque, Iterable, Iterator, Tuple, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def side_by_side(
+    items: Iterable[Item], fetch: Callable[[Item], Result], ahead: int = 4
+) -> Iterator[Tuple[Item, Result]]:
+    """Yield `(item, fetch(item))` in the order of `items`, with up to `ahead` fetches running at once.
+
+    Setup reads (calendars, absence codes, student pages, enrollment) are one request or a few per
+    school; made one school after the other, each waits out the server's latency in turn (with
+    100 ms per response, seconds per sync). The client's request limiter still bounds how many
+    requests are in flight. At most `ahead` results wait unconsumed, so memory stays bounded.
+    An exception of `fetch` is raised where its item would have been yielded; closing the generator
+    cancels the fetches not yet started and waits for the running ones.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, ahead), thread_name_prefix="aeries-side-by-side")
+    pending: Deque[Tuple[Item, "Future[Result]"]] = deque()
+    source = iter(items)
+    try:
+        for item in source:
+            pending.append((item, pool.submit(fetch, item)))
+            if len(pending) >= ahead:
+                break
+        while pending:
+            item, future = pending.popleft()
+            result = future.result()
+            for following in source:  # keep `ahead` fetches going while the caller works on this one
+                pending.append((following, pool.submit(fetch, following)))
+                break
+            yield item, result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

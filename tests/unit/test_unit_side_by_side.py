@@ -1,0 +1,52 @@
+"""Unit tests of per-school reads made side by side and handed back in order."""
+
+import threading
+import time
+
+import pytest
+
+from aeries_source.side_by_side import side_by_side
+
+
+def test_results_come_back_in_the_items_order_while_fetches_overlap() -> None:
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def fetch(n: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05 if n % 2 else 0.01)  # odd items finish last
+        with lock:
+            running[0] -= 1
+        return n * 10
+
+    started = time.monotonic()
+    assert list(side_by_side(range(8), fetch, ahead=4)) == [(n, n * 10) for n in range(8)]
+    assert most[0] == 4, "four fetches at once, never more"
+    assert time.monotonic() - started < 8 * 0.03, "overlapping, not one after the other"
+
+
+def test_no_more_than_ahead_results_wait_for_a_slow_consumer() -> None:
+    fetched = []
+    reads = side_by_side(range(10), lambda n: fetched.append(n) or n, ahead=3)
+    assert next(reads) == (0, 0)
+    time.sleep(0.05)
+    assert len(fetched) <= 4, "item 0 taken, at most three more fetched ahead"
+    reads.close()
+
+
+def test_a_failed_fetch_is_raised_at_its_place_and_closing_stops_the_rest() -> None:
+    fetched = []
+
+    def fetch(n: int) -> int:
+        fetched.append(n)
+        if n == 2:
+            raise ValueError("school 2 failed")
+        return n
+
+    reads = side_by_side(range(20), fetch, ahead=2)
+    assert [next(reads), next(reads)] == [(0, 0), (1, 1)]
+    with pytest.raises(ValueError, match="school 2 failed"):
+        next(reads)
+    assert len(fetched) <= 5, "nothing is fetched after the failure surfaced"
