@@ -3,7 +3,9 @@
 One invocation, one simulator district (a subprocess), three measurements:
 1. the simulator alone: its serving rate of a full year of attendance in 30-day windows, 4 clients
    (`simulator_serving.serve_full_year`);
-2. our sync: `run_sync` in the sync worker process (`sync_common.run_worker`), so its peak RSS is its own;
+2. our sync: `run_sync` in the sync worker process (`sync_common.run_worker`), so its peak RSS is its own,
+   as shipped (default `checkpoint_every`) and alternated with the same sync in one pipeline run
+   (no batch or time limit per run); `checkpoint_overhead` = as shipped / one run - 1 (medians of `--repeat`);
 3. the peer (`benchmarks/peers/aeries_rest_api.py`): a dlt `rest_api_source` written from dlt's docs,
    in its own process, into the same destination kind (its own DuckDB file / Postgres schema); the
    attendance records it loaded are the rows of its unnested `*__attendance_days` tables.
@@ -70,6 +72,14 @@ def run_peer(cfg: Dict[str, Any], sample_interval: float = 0.05) -> Dict[str, An
     return result
 
 
+def median_run(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The run of median duration (the lower middle of an even count), with the highest peak RSS of all."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["peak_rss"] = max(r["peak_rss"] for r in runs)
+    return chosen
+
+
 def main() -> int:
     """Run the benchmark, print its figures, optionally write them as JSON."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +91,8 @@ def main() -> int:
     p.add_argument("--window-days", type=int, default=30,
                    help="days per request of the simulator-alone run and of the peer")
     p.add_argument("--json-out", type=Path, default=None, help="write the figures as JSON to this path")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="runs of our sync as shipped and in one pipeline run, alternated (medians reported)")
     args = p.parse_args()
     dest = args.destination
 
@@ -103,11 +115,11 @@ def main() -> int:
                 print(f"postgres: {pg[1]}", flush=True)
             datasets: List[str] = []
 
-            def ours(base_url: str, name: str) -> Dict[str, Any]:
+            def ours(base_url: str, name: str, **extra: Any) -> Dict[str, Any]:
                 dataset = f"bench_{uuid.uuid4().hex[:8]}"
                 datasets.append(dataset)
                 opts = worker_options(base_url, sim.certificate, dest, tmp / name, dataset=dataset,
-                                      pipeline_name=name, postgres_credentials=url)
+                                      pipeline_name=name, postgres_credentials=url, **extra)
                 r = run_worker(opts)
                 print(f"{name}: {r['status']} (exit {r['exit_code']}), {r['attendance_records']:,} records in "
                       f"{r['seconds']:.2f} s, {r['requests']} requests {r['message']}".rstrip(), flush=True)
@@ -116,8 +128,16 @@ def main() -> int:
                 return r
 
             try:
-                # 2. our sync
-                sync = ours(sim.base_url, f"ours_{dest}")
+                # 2. our sync as shipped, alternated with the same sync in one pipeline run (no
+                # checkpoint before the end), each into a fresh dataset: the checkpoints' cost
+                shipped_runs: List[Dict[str, Any]] = []
+                single_runs: List[Dict[str, Any]] = []
+                for i in range(args.repeat):
+                    shipped_runs.append(ours(sim.base_url, f"ours_{dest}_{i}"))
+                    single_runs.append(ours(sim.base_url, f"ours_{dest}_one_run_{i}", checkpoint_every=None,
+                                            checkpoint_seconds=0))
+                sync = median_run(shipped_runs)
+                single = median_run(single_runs)
 
                 # 3. the rest_api peer
                 peer_dataset = f"peer_{uuid.uuid4().hex[:8]}"
@@ -150,6 +170,7 @@ def main() -> int:
             lat_sim.stop()
 
     sim_rate = serving["records_per_s"]
+    overhead = sync["seconds"] / single["seconds"] - 1 if single["seconds"] else None
     sync_rate = sync["records_per_second"]
     figures: Dict[str, Any] = {
         "destination": dest, "schools": args.schools, "students_per_school": args.students_per_school,
@@ -165,6 +186,10 @@ def main() -> int:
         "peer_attendance_records": peer["attendance_records"], "peer_seconds": round(peer["seconds"], 3),
         "peer_requests": serving["requests"],  # the same schools x windows as the simulator-alone run
         "peer_peak_rss_mib": round(mib(peer["peak_rss"]), 1), "peer_table_counts": peer["table_counts"],
+        "checkpoint_overhead": {dest: round(overhead, 3) if overhead is not None else None},
+        "sync_seconds_each": [round(r["seconds"], 3) for r in shipped_runs],
+        "one_run_seconds_each": [round(r["seconds"], 3) for r in single_runs],
+        "one_run_pipeline_runs": single["pipeline_runs"],
         "ratio_to_simulator": round(sync_rate / sim_rate, 3) if sim_rate else None,
         "ratio_to_peer": round(sync_rate / peer_rate, 2) if peer_rate else None,
     }
@@ -184,6 +209,9 @@ def main() -> int:
         ["simulator alone", serving["records"], serving["seconds"], sim_rate, serving["requests"], "-", 1.0],
         ["our sync", sync["attendance_records"], sync["seconds"], sync_rate, sync["requests"],
          mib(sync["peak_rss"]), sync_rate / sim_rate if sim_rate else "-"],
+        ["our sync, one pipeline run", single["attendance_records"], single["seconds"],
+         single["records_per_second"], single["requests"], mib(single["peak_rss"]),
+         single["records_per_second"] / sim_rate if sim_rate else "-"],
         ["rest_api peer", peer["attendance_records"], peer["seconds"], peer_rate, figures["peer_requests"],
          mib(peer["peak_rss"]), peer_rate / sim_rate if sim_rate else "-"],
     ]
@@ -195,6 +223,9 @@ def main() -> int:
                 rows, title="Full year: simulator alone vs our sync vs a plain dlt rest_api peer")
     print(f"our sync vs peer: {figures['ratio_to_peer']}x records/s (target >= 5x); "
           f"vs simulator: {figures['ratio_to_simulator']:.0%} (target >= 50 %)")
+    if overhead is not None:
+        print(f"checkpoint overhead ({sync['pipeline_runs']} pipeline runs vs {single['pipeline_runs']}): "
+              f"{overhead:.1%} (target <= 10 %)")
     if lat is not None:
         print(f"latency {args.latency_ms} ms: added {figures['latency_added_s']:.2f} s of wall time "
               f"(budget 1/8 x {lat['requests']} requests x {args.latency_ms} ms = {figures['latency_budget_s']:.2f} s)")
