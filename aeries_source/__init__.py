@@ -50,6 +50,7 @@ def aeries(
     school_codes: Optional[List[int]] = _DEFAULTS.school_codes,
     lookback_days: int = _DEFAULTS.lookback_days,
     checkpoint_every: Optional[int] = _DEFAULTS.checkpoint_every,
+    checkpoint_seconds: Optional[float] = _DEFAULTS.checkpoint_seconds,
     resume_from_batch: int = _DEFAULTS.resume_from_batch,
     breaker_threshold: int = _DEFAULTS.breaker_threshold,
     student_fields: Optional[List[str]] = _DEFAULTS.student_fields,

@@ -6,19 +6,21 @@ from datetime import date, timedelta
 from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple
 
 import dlt
+import pyarrow as pa
 from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
+from aeries_source.attendance_table import DLT_ROW_COLUMNS, attendance_table, with_dlt_row_columns
 from aeries_source.calendar_index import CalendarIndex
 from aeries_source.checkpoint import attendance_resource_name, note_batch_read
 from aeries_source.client import AeriesClient
 from aeries_source.data_through import data_through_items
 from aeries_source.errors import AeriesRequestError
 from aeries_source.planning import Batch
-from aeries_source.rejects import reject_row, rejects_item
+from aeries_source.rejects import reject_row
 from aeries_source.runtime import SyncRuntime
 from aeries_source.sync_batches import batch_row
-from aeries_source.tables import ATTENDANCE_RECORDS, SYNC_BATCHES, TOMBSTONE_COLUMN
+from aeries_source.tables import ATTENDANCE_RECORDS, DATA_THROUGH, REJECTS, SYNC_BATCHES
 from aeries_source.transform import (
     RejectedRecord,
     SchoolContext,
@@ -62,22 +64,31 @@ def attendance_resource(runtime: SyncRuntime, school_code: int, rows_per_item: i
         # Planned here, not when the source is built: inside the run, state is the running pipeline's.
         batches = runtime.ensure_plan().batches_for(school_code)
         plan_key = "|".join(f"{u.start}:{u.end}" for u in batches)
-        yield from _read_school(runtime, name, school_code, batches, plan_key, rows_per_item)
+        known = dlt.current.source_schema().tables.get(ATTENDANCE_RECORDS.name, {}).get("columns", {})
+        legacy_columns = [c for c in DLT_ROW_COLUMNS if c in known]
+        yield from _gathered(_read_school(runtime, name, school_code, batches, plan_key), rows_per_item, legacy_columns)
         yield from data_through_items(runtime, name, school_code, batches)
         runtime.resource_finished()
 
     # Built from a generator object, not a decorated function: dlt resolves configuration for
     # every call of a decorated resource function (a few ms each in the profile, 10 resources
-    # per checkpoint run), and these resources take nothing from config. Every item names its table
-    # through hints (attendance_records, rejects, sync_batches, data_through): a resource-level column hint
-    # would leak into the side tables as columns of their own.
-    return dlt.resource(items(), name=name, write_disposition="merge", parallelized=True, incremental=cursor)
+    # per checkpoint run), and these resources take nothing from config. Every item names its
+    # table (attendance_records, rejects, sync_batches, data_through), each declared on the resource
+    # as a variant: a resource-level column hint would leak into the side tables as columns of their own.
+    resource = dlt.resource(items(), name=name, write_disposition="merge", parallelized=True, incremental=cursor)
+    for table in (ATTENDANCE_RECORDS, REJECTS, SYNC_BATCHES, DATA_THROUGH):
+        table.declare_on(resource)
+    return resource
 
 
 def _read_school(
-    runtime: SyncRuntime, name: str, school_code: int, batches: Sequence[Batch], plan_key: str, rows_per_item: int
+    runtime: SyncRuntime, name: str, school_code: int, batches: Sequence[Batch], plan_key: str
 ) -> Iterator[TDataItems]:
-    """Read a school's batches in order, as far as this run's budget allows, checkpointing each."""
+    """Read a school's batches in order, as far as this run's budget allows, checkpointing each.
+
+    Yields each batch's attendance as a bare Arrow table (`_gathered` marks it) and the other
+    tables' rows marked with their table.
+    """
     if not batches:
         return
     state = dlt.current.resource_state(name)
@@ -119,8 +130,11 @@ def _read_school(
                                 seconds=read.seconds, error_class=read.error.error_class)
             continue
         started = time.monotonic()
-        rows, rejected = _batch_rows(runtime, ctx, batch, read.payload or [])
+        table, records, rejected = _batch_table(runtime, ctx, batch, read.payload or [])
         requests_made, seconds = read.requests, read.seconds + time.monotonic() - started
+        # The decoded response (megabytes of Python objects) must not stay referenced while this
+        # generator waits at a yield: with a school per resource that was most of the peak memory.
+        del read
         breaker.record_success()
         # Checkpoint before the yield: committed together with these rows or not at all.
         progress.add(window[0])
@@ -132,11 +146,8 @@ def _read_school(
         state["has_read"] = True
         if rejected:
             runtime.count_rejects(len(rejected))
-            yield rejects_item(rejected)
-        for i in range(0, len(rows), rows_per_item):
-            item = rows[i : i + rows_per_item]
-            yield dlt.mark.with_hints(item, ATTENDANCE_RECORDS.hints(), create_table_variant=True)
-        records = sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
+            yield dlt.mark.with_table_name(rejected, REJECTS.name)
+        yield table
         yield _batch_record(runtime, batch, "done", rows=records, requests=requests_made, seconds=seconds)
         runtime.mark_done(batch, records, extracted=True)
     if all(u.start.isoformat() in progress for u in batches):
@@ -147,9 +158,41 @@ def _read_school(
         state["open_from"] = open_from.isoformat() if open_from else None
 
 
+def _gathered(items: Iterator[Any], rows_per_item: int, legacy_columns: Sequence[str] = ()) -> Iterator[Any]:
+    """Pass items on, gathering the attendance tables of consecutive batches into items of `rows_per_item` rows or more.
+
+    dlt recomputes a table's schema for every Arrow item it extracts (it keeps no cache for Arrow),
+    a few milliseconds each: one item per batch cost a tenth of a full-year sync (profiled).
+    Gathering within a pipeline run changes nothing about checkpoints: the run's state and all its
+    items are committed together, or none of them.
+
+    Args:
+        legacy_columns: dlt's row columns the destination table has (`with_dlt_row_columns`).
+    """
+    pending: List[pa.Table] = []
+    rows = 0
+
+    def item_of(tables: List[pa.Table]) -> Any:
+        table = pa.concat_tables(tables)
+        if legacy_columns:
+            table = with_dlt_row_columns(table, legacy_columns, dlt.current.load_package_state()["load_id"])
+        return dlt.mark.with_table_name(table, ATTENDANCE_RECORDS.name)
+
+    for item in items:
+        if not isinstance(item, pa.Table):
+            yield item
+            continue
+        pending.append(item)
+        rows += item.num_rows
+        if rows >= rows_per_item:
+            yield item_of(pending)
+            pending, rows = [], 0
+    if pending:
+        yield item_of(pending)
+
+
 def _batch_record(runtime: SyncRuntime, batch: Batch, status: str, **fields: Any) -> Any:
-    row = batch_row(runtime.run_id, batch, status, **fields)
-    return dlt.mark.with_hints([row], SYNC_BATCHES.hints(), create_table_variant=True)
+    return dlt.mark.with_table_name([batch_row(runtime.run_id, batch, status, **fields)], SYNC_BATCHES.name)
 
 
 def _read_by_plan(state: Dict[str, Any], plan_key: str) -> Set[str]:
@@ -224,15 +267,10 @@ def _progress_for(state: Dict[str, Any], plan_key: str, batches: Sequence[Batch]
     return done
 
 
-def _batch_rows(
+def _batch_table(
     runtime: SyncRuntime, ctx: SchoolContext, batch: Batch, payload: List[Any]
-) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-    meta = {
-        "sync_run_id": runtime.run_id,
-        "sync_batch": batch.number,
-        "sync_batch_start": batch.start,
-        "sync_batch_end": batch.end,
-    }
+) -> Tuple[pa.Table, int, List[Dict[str, Any]]]:
+    """Turn one batch's payload into its Arrow table (a tombstone per day first), its record count and rejects."""
     rows: List[Dict[str, Any]] = []
     rejected: List[Dict[str, Any]] = []
     nym = runtime.pseudonymizer
@@ -243,7 +281,7 @@ def _batch_rows(
     seen: Set[Tuple[Any, date]] = set()
     day = batch.start
     while day <= batch.end:
-        rows.append({**tombstone_row(batch.school_code, day), **meta})
+        rows.append(tombstone_row(batch.school_code, day))
         day += timedelta(days=1)
     for student in payload:
         student_id = student.get("StudentID") if isinstance(student, dict) else None
@@ -267,5 +305,7 @@ def _batch_rows(
                 continue
             seen.add(key)
             row["student_id"] = nym.student_id(row["student_id"])
-            rows.append({**row, **meta})
-    return rows, rejected
+            rows.append(row)
+    batch_values = {"sync_run_id": runtime.run_id, "sync_batch": batch.number,
+                    "sync_batch_start": batch.start, "sync_batch_end": batch.end}
+    return attendance_table(rows, batch_values), len(seen), rejected

@@ -77,4 +77,4 @@ def data_through_items(
     state[STATE_KEY] = new.to_state()
     row = {"school_code": school_code, "data_through": new.data_through, "server_date": new.server_date,
            "synced_at": datetime.now(timezone.utc), "operation_id": runtime.run_id}
-    yield dlt.mark.with_hints([row], DATA_THROUGH.hints(), create_table_variant=True)
+    yield dlt.mark.with_table_name([row], DATA_THROUGH.name)  # its hints are declared on the resource

@@ -1,6 +1,7 @@
 """Per-sync runtime shared by the resources: client, plan, run id, checkpoint budget and progress."""
 
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,30 +17,58 @@ from aeries_source.pseudonym import Pseudonymizer
 class BatchBudget:
     """Which batches one pipeline run may extract before it stops to commit a checkpoint.
 
-    Each run gets at most `limit` batches, handed out as per-school quotas over the pending
-    batches in the order (n-th chunk of each school, school): a run reads the next chunk of up to
-    `limit` schools side by side, and only those schools' resources need to be built. Shared by
-    the per-school resources, which run in parallel threads.
+    A run stops taking batches once it has `limit` of them, or once `seconds` have passed since it
+    started and it has read at least one (so every run makes progress). The command hands the
+    batch limit out as per-school quotas (`assign`) over the pending batches in the order (n-th
+    chunk of each school, school): a run reads the next chunk of up to `limit` schools side by
+    side, and only those schools' resources need to be built. A plain pipeline run counts its
+    batches whichever school they belong to (`start_run`). Shared by the per-school resources,
+    which run in parallel threads.
     """
 
-    def __init__(self, limit: Optional[int]) -> None:
+    def __init__(self, limit: Optional[int], seconds: Optional[float] = None) -> None:
         self._lock = threading.Lock()
         self.limit = limit
+        self.seconds = seconds
         self._quota: Optional[Counter] = None
+        self._left: Optional[int] = limit
+        self._deadline: Optional[float] = None
+        self._taken = 0
+
+    def start_run(self) -> None:
+        """Start a run that may take `limit` batches of any school, for `seconds` (a plain pipeline's run)."""
+        with self._lock:
+            self._quota, self._left = None, self.limit
+            self._start_clock()
 
     def assign(self, pending: Sequence[Batch]) -> Set[int]:
-        """Hand out this run's quotas over the pending batches; return the schools that got one."""
+        """Start a run with per-school quotas over the pending batches; return the schools that got one."""
         with self._lock:
+            self._left = None
+            self._start_clock()
             if self.limit is None:
                 self._quota = None
                 return {u.school_code for u in pending}
             self._quota = Counter(batch.school_code for batch in self._choose(pending))
             return set(self._quota)
 
+    def _start_clock(self) -> None:
+        self._taken = 0
+        self._deadline = time.monotonic() + self.seconds if self.seconds else None
+
     def preview(self, pending: Sequence[Batch]) -> List[Batch]:
-        """Return the batches the next run will get, without handing out quotas."""
+        """Return the batches the next run will get first, without handing out quotas.
+
+        Without a batch limit that is the next batch of each school: how many more a run gets
+        depends on its time.
+        """
         with self._lock:
-            return self._choose(pending) if self.limit is not None else list(pending)
+            if self.limit is not None:
+                return self._choose(pending)
+            first: Dict[int, Batch] = {}
+            for batch in sorted(pending, key=lambda u: u.number):
+                first.setdefault(batch.school_code, batch)
+            return list(first.values())
 
     def _choose(self, pending: Sequence[Batch]) -> List[Batch]:
         ordinal: Counter = Counter()
@@ -50,13 +79,19 @@ class BatchBudget:
         return [batch for _, _, batch in sorted(ranked, key=lambda r: (r[0], r[1]))[: self.limit]]
 
     def take(self, school_code: int) -> bool:
-        """Claim one batch for a school; False once its quota for this run is spent."""
+        """Claim one batch for a school; False once the run's quota or time is spent."""
         with self._lock:
-            if self._quota is None:
-                return True
-            if self._quota[school_code] <= 0:
+            if self._deadline is not None and self._taken and time.monotonic() >= self._deadline:
                 return False
-            self._quota[school_code] -= 1
+            if self._quota is not None:
+                if self._quota[school_code] <= 0:
+                    return False
+                self._quota[school_code] -= 1
+            elif self._left is not None:
+                if self._left <= 0:
+                    return False
+                self._left -= 1
+            self._taken += 1
             return True
 
 
@@ -72,7 +107,7 @@ class SyncRuntime:
         run_id: The sync's operation id, stamped on every attendance row.
         resume_from_batch: Batches numbered below this are skipped (`--resume-from-batch`); those
             not already read are remembered for the next sync (see `mark_skipped`).
-        budget: Batches per pipeline run (the checkpoint interval); None means no limit.
+        budget: How many batches, or how long, a pipeline run reads before it commits (the checkpoint interval).
         on_batch_done: Called after each batch is extracted (progress reporting).
         pseudonymizer: Replaces student identifiers in every table when a key is configured.
         active_schools: When set, only these schools get attendance resources (later runs of a
@@ -110,6 +145,8 @@ class SyncRuntime:
                 if self.planner is None:
                     raise RuntimeError("SyncRuntime has neither a plan nor a planner")
                 self.plan = self.planner()
+                # A plain pipeline's run starts here (the command assigns each run's budget itself).
+                self.budget.start_run()
             return self.plan
 
     def read_window(self, batch: Batch) -> WindowRead:

@@ -12,15 +12,20 @@ from aeries_source.client import RetryPolicy
 from aeries_source.config import AeriesConfiguration
 from aeries_source.errors import AeriesConfigError
 
-DEFAULT_CHECKPOINT_EVERY = 10
+# A checkpoint every 10 seconds of reading: a crash costs at most that much re-reading, and each
+# checkpoint's fixed cost (a pipeline run, about 0.25 s; benchmarks/README.md) stays a few percent
+# of the sync at any speed. No batch limit unless one is set.
+DEFAULT_CHECKPOINT_SECONDS = 10.0
 
 
 @configspec
 class SyncSettings(BaseConfiguration):
     """The command's own settings, from `[sync]` in `.dlt/config.toml` or `SYNC__*` (flags win)."""
 
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
-    """Batches per pipeline run: each run commits a checkpoint (dlt state with its data)."""
+    checkpoint_every: Optional[int] = None
+    """Batches per pipeline run at most: each run commits a checkpoint (dlt state with its data)."""
+    checkpoint_seconds: Optional[float] = DEFAULT_CHECKPOINT_SECONDS
+    """Seconds a pipeline run reads before it commits a checkpoint (0: no time limit)."""
     audit_log: Optional[str] = None
     """Append a JSON-lines audit trail of every sync to this file (no student data)."""
 
@@ -41,7 +46,8 @@ class SyncOptions:
     pipeline_name: str = "aeries_attendance"
     pipelines_dir: Optional[str] = None
     dry_run: bool = False
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    checkpoint_every: Optional[int] = None
+    checkpoint_seconds: Optional[float] = DEFAULT_CHECKPOINT_SECONDS
     audit_log: Optional[str] = None
 
     def __getattr__(self, name: str) -> Any:
@@ -92,8 +98,10 @@ def validate_options(options: SyncOptions) -> None:
     Raises:
         AeriesConfigError: With one line naming the problem and how to fix it.
     """
-    if options.checkpoint_every < 1:
+    if options.checkpoint_every is not None and options.checkpoint_every < 1:
         raise AeriesConfigError("checkpoint_every must be a positive number of batches")
+    if options.checkpoint_seconds is not None and options.checkpoint_seconds < 0:
+        raise AeriesConfigError("checkpoint_seconds cannot be negative (0 means no time limit)")
     if options.destination not in ("duckdb", "postgres"):
         raise AeriesConfigError("destination must be duckdb or postgres")
     if not options.dataset_name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", options.dataset_name):

@@ -110,6 +110,7 @@ def _run_sync(
             on_secrets(secret)  # type: ignore[misc]
         validate_options(options)
         config.checkpoint_every = options.checkpoint_every
+        config.checkpoint_seconds = options.checkpoint_seconds
         client = make_client(config)
         client.on_read = early_reads.append  # written to the audit trail once the sync has an id
         pipeline = make_pipeline(options, stack.enter_context(sync_connection(options)))
@@ -284,7 +285,7 @@ def _run_checkpointed(
     pipeline: dlt.Pipeline, options: SyncOptions, config: AeriesConfiguration, runtime: SyncRuntime,
     result: SyncResult, run_row: Callable[[str], Dict[str, Any]],
 ) -> None:
-    """Extract in pipeline runs of at most `checkpoint_every` batches, each committed on its own."""
+    """Extract in pipeline runs of at most `checkpoint_every` batches or `checkpoint_seconds`, each committed alone."""
     first = True
     keyed = False
     while first or runtime.remaining:

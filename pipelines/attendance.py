@@ -67,6 +67,16 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} cannot be negative")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command's flags (those of the original design plus destination and demo options)."""
     p = _OneLineParser(
@@ -85,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lookback-days", type=_non_negative_int,
                    help="delta syncs re-read this many days before the cursor where no month is locked (default 14)")
     p.add_argument("--checkpoint-every", type=_positive_int,
-                   help="batches per pipeline run, each committed as a checkpoint (default 10)")
+                   help="batches per pipeline run at most, each run committed as a checkpoint (default: no limit)")
+    p.add_argument("--checkpoint-seconds", type=_non_negative_float,
+                   help="seconds a pipeline run reads before it commits a checkpoint (default 10; 0: no limit)")
     p.add_argument("--dry-run", action="store_true",
                    help="check config and connectivity, print the plan, write nothing")
     p.add_argument("--destination", choices=("duckdb", "postgres"), default="duckdb",
@@ -113,6 +125,8 @@ def options_from(args: argparse.Namespace) -> SyncOptions:
         pipelines_dir=getattr(args, "pipelines_dir", None),
         dry_run=args.dry_run,
         checkpoint_every=args.checkpoint_every or command.checkpoint_every,
+        checkpoint_seconds=(args.checkpoint_seconds if args.checkpoint_seconds is not None
+                            else command.checkpoint_seconds),
         audit_log=args.audit_log or command.audit_log,
     )
 

@@ -141,3 +141,55 @@ def test_postgres_load_jobs_can_be_replayed_after_a_kill(sim, make_options):
     assert again.exit_code == EXIT_OK, again.message
     assert again.plan.mode == "delta"
     assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
+
+
+def test_time_based_checkpoints_commit_several_runs_and_load_exactly(test_spec, make_options, destination):
+    """The shipped cadence is by time: a run stops taking batches after `checkpoint_seconds`.
+
+    Every response of this simulator takes 150 ms, so a run of 0.5 s reads a few batches and the
+    year takes several runs, each committed on its own; the data is the same as in one run.
+    """
+    from aeries_simulator import AeriesSimulator, FaultKind
+
+    slow = AeriesSimulator(test_spec, fault_latency_seconds=0.15)
+    slow.faults.add(FaultKind.LATENCY)
+    slow.start(host="127.0.0.1", port=0)
+    try:
+        options = make_options(slow, destination, checkpoint_seconds=0.5, batch_days=28)
+        assert options.checkpoint_every is None, "no batch limit: time alone decides"
+        result = run_sync(options)
+        assert result.exit_code == EXIT_OK, result.message
+        assert result.pipeline_runs >= 3
+        assert result.pipeline_runs < len(result.plan.batches), "a run reads as many batches as its time allows"
+        assert result.attendance_records == assert_attendance_matches(slow, options, YEAR_START, YEAR_END)
+        runs = query(options, "SELECT status, planned_batches, last_completed_batch FROM {t:sync_runs}")
+        assert runs == [("done", len(result.plan.batches), len(result.plan.batches))]
+    finally:
+        slow.stop()
+
+
+def test_a_dataset_first_loaded_as_dict_rows_keeps_loading(sim, make_options, destination):
+    """Versions before the Arrow path loaded dict rows: there dlt's `_dlt_id` and `_dlt_load_id` are NOT NULL.
+
+    Arrow items carry neither column, so the source adds them for such a table, and its loads go on.
+    """
+    from aeries_sync.pipeline import make_pipeline
+
+    options = make_options(sim, destination)
+    school = sim.school_codes()[0]
+    pipeline = make_pipeline(options)
+    dict_row = {"school_code": school, "student_id": 1, "attendance_date": date(2024, 9, 3),
+                "all_day_code": "A", "sync_tombstone": False}
+    import dlt
+
+    pipeline.run(dlt.resource([dict_row], name="attendance_records", write_disposition="merge",
+                              primary_key=("school_code", "student_id", "attendance_date"),
+                              merge_key=("school_code", "attendance_date")),
+                 schema=dlt.Schema("aeries"))  # the source's schema, as the earlier version wrote it
+    assert query(options, "SELECT COUNT(*) FROM {t:attendance_records} WHERE _dlt_id IS NOT NULL") == [(1,)]
+
+    result = run_sync(options)
+    assert result.exit_code == EXIT_OK, result.message
+    assert_attendance_matches(sim, options, YEAR_START, YEAR_END)  # the stale dict row was replaced
+    assert query(options, "SELECT COUNT(*) FROM {t:attendance_records} WHERE _dlt_id IS NULL "
+                          "OR _dlt_load_id IS NULL") == [(0,)]

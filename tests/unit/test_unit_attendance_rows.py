@@ -2,9 +2,10 @@
 
 from datetime import date
 
-from test_unit_transform import daily_ctx, day
+from test_unit_transform import cls, daily_ctx, day, period_ctx
 
-from aeries_source.attendance import _batch_rows
+from aeries_source.attendance import _batch_table
+from aeries_source.attendance_table import ATTENDANCE_SCHEMA
 from aeries_source.planning import Batch, SyncPlan
 from aeries_source.runtime import SyncRuntime
 from aeries_source.tables import TOMBSTONE_COLUMN
@@ -18,6 +19,15 @@ def make_runtime() -> SyncRuntime:
                        run_id="run0000000000001")
 
 
+def _batch_rows(*args):  # type: ignore[no-untyped-def]
+    """The batch as rows (dicts of every declared column), its record count and rejects."""
+    table, records, rejected = _batch_table(*args)
+    assert table.schema == ATTENDANCE_SCHEMA, "typed as the table is declared, every batch alike"
+    rows = table.to_pylist()
+    assert records == sum(1 for r in rows if not r[TOMBSTONE_COLUMN])
+    return rows, rejected
+
+
 def test_each_window_day_gets_a_tombstone_and_each_student_day_one_row() -> None:
     payload = [{"StudentID": STUDENT, "AttendanceDays": [day("2024-09-03T00:00:00", "A")]}]
     rows, rejected = _batch_rows(make_runtime(), daily_ctx(), WINDOW, payload)
@@ -26,6 +36,20 @@ def test_each_window_day_gets_a_tombstone_and_each_student_day_one_row() -> None
     assert len(tombstones) == 30 and not rejected
     assert [(r["student_id"], r["attendance_date"]) for r in records] == [(STUDENT, date(2024, 9, 3))]
     assert records[0]["sync_batch"] == 7 and records[0]["sync_run_id"] == "run0000000000001"
+    assert {(r["sync_batch"], r["sync_batch_start"], r["sync_batch_end"]) for r in rows} == {
+        (7, WINDOW.start, WINDOW.end)}, "every row, tombstones too, names its batch"
+    assert records[0]["all_day_code"] == "A" and records[0]["is_full_day_absent"] is True
+    assert tombstones[0]["all_day_code"] is None and tombstones[0]["student_id"] == 0
+
+
+def test_period_codes_land_in_their_period_columns() -> None:
+    payload = [{"StudentID": STUDENT, "AttendanceDays": [day("2024-09-03T00:00:00", "", [cls("3", "U", 3301)])]}]
+    rows, rejected = _batch_rows(make_runtime(), period_ctx(), WINDOW, payload)
+    (record,) = [r for r in rows if not r[TOMBSTONE_COLUMN]]
+    assert not rejected
+    assert (record["period_3_code"], record["period_3_section"]) == ("U", 3301)
+    assert record["period_3_status"] != "present" and record["period_1_status"] == "present"
+    assert record["period_9_code"] is None and record["period_9_status"] is None
 
 
 def test_a_second_record_of_the_same_student_day_is_rejected_not_loaded_twice() -> None:
