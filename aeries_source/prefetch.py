@@ -61,6 +61,7 @@ class AttendancePrefetcher:
 
     def __init__(self, client: AeriesClient, workers: int = 4) -> None:
         self._client = client
+        self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aeries-prefetch")
         self._futures: Dict[int, "Future[WindowRead]"] = {}
         self._lock = threading.Lock()

@@ -180,7 +180,9 @@ class SyncRuntime:
         if self.prefetcher is None:
             return 0
         batches = [u for u in self.budget.preview(self.pending_batches()) if not self.breaker(u.school_code).is_open]
-        return self.prefetcher.submit(batches)
+        # One read per prefetch worker: each read is held decoded (megabytes) until its run takes it,
+        # and the next run's resources read the rest as soon as it starts.
+        return self.prefetcher.submit(batches[: self.prefetcher.workers])
 
     def mark_done(self, batch: Batch, rows: int = 0, extracted: bool = False) -> None:
         """Record a batch as finished (extracted now, or found done in the checkpoint)."""

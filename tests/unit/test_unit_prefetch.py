@@ -205,3 +205,17 @@ def test_an_unexpected_exception_reaches_the_taker_instead_of_hanging_it() -> No
         prefetcher.take(first)
     assert prefetcher.take(second) is None
     prefetcher.close()
+
+
+def test_prefetch_next_holds_no_more_reads_than_it_has_workers() -> None:
+    """Each read is held decoded until its run takes it: at most one per worker waits."""
+    client = FakeClient()
+    runtime = runtime_with(three_schools(), 10, client)  # the next run gets all six batches
+    assert runtime.prefetcher is not None
+    runtime.prefetcher.close()
+    runtime.prefetcher = AttendancePrefetcher(client, workers=2)  # type: ignore[arg-type]
+    assert runtime.prefetch_next() == 2
+    for first_chunk in (runtime.plan.batches[0], runtime.plan.batches[3]):  # schools 101 and 102
+        assert runtime.read_window(first_chunk).payload is not None
+    runtime.prefetcher.close()
+    assert sorted(c[0] for c in client.calls) == [101, 102], "read ahead: the first chunk of the first two schools"
