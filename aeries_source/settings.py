@@ -20,7 +20,7 @@ DEFAULT_START_DATE = date(2024, 8, 15)
 DEFAULT_END_DATE = date(2025, 6, 12)
 DEFAULT_DATABASE_YEAR = 2024
 DEFAULT_BATCH_DAYS = 30
-DEFAULT_ROWS_PER_ITEM = 10_000
+DEFAULT_ROWS_PER_ITEM = 5_000
 DEFAULT_STUDENT_PAGE_SIZE = 500
 DEFAULT_LOOKBACK_DAYS = 14
 # StudentDataChanges is asked for changes since the last watermark minus this overlap, since the

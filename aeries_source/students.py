@@ -72,21 +72,29 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
         state = dlt.current.resource_state()
         changed = _changed_students(runtime, state.get("watermark"))
 
-        def fetch(sc: int) -> List[Tuple[Optional[int], List[Dict[str, Any]]]]:
-            """A school's students: its pages (full refresh), or each changed student's records."""
-            if _full_refresh(runtime, changed, sc):
-                return [(None, page) for page in client.students(sc)]
-            return [(sid, [r for r in client.student(sc, sid) if r.get("SchoolCode", sc) == sc])
-                    for sid in sorted(changed.get(sc, ()))]  # type: ignore[union-attr]
+        def fetch(sc: int) -> List[Any]:
+            """A school's items: every student (full refresh) or the changed ones, transformed.
 
-        for sc, reads in side_by_side(codes, fetch):
-            for sid, records in reads:
+            Transformed here, page by page: a decoded Aeries student carries a hundred fields,
+            the rows only the chosen ones, and schools read ahead wait as rows.
+            """
+            items: List[Any] = []
+            if _full_refresh(runtime, changed, sc):
+                for page in client.students(sc):
+                    items += rows(sc, page)
+                return items
+            for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
+                records = [r for r in client.student(sc, sid) if r.get("SchoolCode", sc) == sc]
                 if records:
-                    yield from rows(sc, records)
-                elif sid is not None:  # no longer at this school in Aeries: remove the row
+                    items += rows(sc, records)
+                else:  # no longer at this school in Aeries: remove the row
                     tombstone = {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
                                  TOMBSTONE_COLUMN: True}
-                    yield dlt.mark.with_hints([tombstone], STUDENTS.hints(columns), create_table_variant=True)
+                    items.append(dlt.mark.with_hints([tombstone], STUDENTS.hints(columns), create_table_variant=True))
+            return items
+
+        for _, items in side_by_side(codes, fetch):
+            yield from items
         server_now = runtime.ensure_plan().server_now
         if server_now is not None:
             state["watermark"] = server_now.isoformat()
@@ -134,14 +142,16 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
         state = dlt.current.resource_state()
         changed = _changed_students(runtime, state.get("watermark"))
 
-        def fetch(sc: int) -> Tuple[List[Dict[str, Any]], List[int]]:
-            """A school's enrollment rows of the year (full refresh), or the changed students' rows and ids."""
-            if _full_refresh(runtime, changed, sc):
-                return client.enrollment(sc, year), []
-            sids = sorted(changed.get(sc, ()))  # type: ignore[union-attr]
-            return [r for sid in sids for r in client.student_enrollment(sc, sid, year)], sids
+        def fetch(sc: int) -> List[Any]:
+            """A school's items: its enrollment rows of the year (full refresh) or the changed students'.
 
-        for sc, (records, refetched) in side_by_side(codes, fetch):
+            Transformed here, as in `students`: what waits for its turn is rows, not decoded records.
+            """
+            if _full_refresh(runtime, changed, sc):
+                records, refetched = client.enrollment(sc, year), []
+            else:
+                refetched = sorted(changed.get(sc, ()))  # type: ignore[union-attr]
+                records = [r for sid in refetched for r in client.student_enrollment(sc, sid, year)]
             # A tombstone per re-fetched student clears their rows first (merge key), so rows Aeries
             # no longer has disappear; the fetched rows are then inserted.
             tombstones: List[Dict[str, Any]] = [
@@ -152,11 +162,14 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
             blanked: Set[str] = set()
             good, rejected = _transform_records(runtime, sc, "enrollment", records,
                                                 functools.partial(_enrollment_row, blanked=blanked))
-            if rejected:
-                yield rejects_item(rejected)
+            items: List[Any] = [rejects_item(rejected)] if rejected else []
             if tombstones or good:
                 hints = ENROLLMENT.hints(text_column_hints(blanked))
-                yield dlt.mark.with_hints(tombstones + good, hints, create_table_variant=True)
+                items.append(dlt.mark.with_hints(tombstones + good, hints, create_table_variant=True))
+            return items
+
+        for _, items in side_by_side(codes, fetch):
+            yield from items
         server_now = runtime.ensure_plan().server_now
         if server_now is not None:
             state["watermark"] = server_now.isoformat()

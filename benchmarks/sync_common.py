@@ -49,11 +49,17 @@ def vm_hwm(pid: int) -> int:
 
 
 class RssSampler:
-    """Poll a process (and its children, summed) every `interval` s and keep the largest RSS seen."""
+    """Poll a process (and its children, summed) every `interval` s and keep the largest RSS seen.
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+    With `kill_above` (bytes), the process is killed once it holds more than that (`killed` is set),
+    so a runaway peer cannot take the machine's memory.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05, kill_above: Optional[int] = None) -> None:
         self.pid = pid
         self.interval = interval
+        self.kill_above = kill_above
+        self.killed = False
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -70,6 +76,10 @@ class RssSampler:
                     with contextlib.suppress(psutil.Error):
                         rss += child.memory_info().rss
                 self.peak = max(self.peak, rss)
+                if self.kill_above is not None and rss > self.kill_above:
+                    self.killed = True
+                    proc.kill()
+                    return
             except psutil.Error:
                 return
             self._stop.wait(self.interval)
