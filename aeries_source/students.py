@@ -2,7 +2,7 @@
 
 import functools
 from datetime import date, datetime, timedelta
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.common.typing import TDataItems
@@ -93,13 +93,20 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
                     items.append(dlt.mark.with_hints([tombstone], STUDENTS.hints(columns), create_table_variant=True))
             return items
 
-        for _, items in side_by_side(codes, fetch):
-            yield from items
-        server_now = runtime.ensure_plan().server_now
-        if server_now is not None:
-            state["watermark"] = server_now.isoformat()
+        yield from _read_schools(runtime, state, codes, fetch)
 
     return students
+
+
+def _read_schools(
+    runtime: SyncRuntime, state: Dict[str, Any], codes: Sequence[int], fetch: Callable[[int], List[Any]]
+) -> Iterator[Any]:
+    """Yield each school's items (read side by side), then move the change watermark to the server's clock."""
+    for _, items in side_by_side(codes, fetch):
+        yield from items
+    server_now = runtime.ensure_plan().server_now
+    if server_now is not None:
+        state["watermark"] = server_now.isoformat()
 
 
 def _transform_records(
@@ -168,11 +175,7 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
                 items.append(dlt.mark.with_hints(tombstones + good, hints, create_table_variant=True))
             return items
 
-        for _, items in side_by_side(codes, fetch):
-            yield from items
-        server_now = runtime.ensure_plan().server_now
-        if server_now is not None:
-            state["watermark"] = server_now.isoformat()
+        yield from _read_schools(runtime, state, codes, fetch)
 
     return enrollment
 
