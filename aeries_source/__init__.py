@@ -12,6 +12,7 @@ from aeries_source.attendance import attendance_resource
 from aeries_source.checkpoint import attendance_resource_name
 from aeries_source.config import AeriesConfiguration, resolve_configuration
 from aeries_source.declared_tables import declared_tables_resource
+from aeries_source.history import attendance_history_resource
 from aeries_source.keys import add_primary_keys
 from aeries_source.reference import absence_codes_resource, calendar_resource, schools_resource
 from aeries_source.runtime import SyncRuntime
@@ -55,6 +56,7 @@ def aeries(
     breaker_threshold: int = _DEFAULTS.breaker_threshold,
     student_fields: Optional[List[str]] = _DEFAULTS.student_fields,
     pseudonymize_key: Optional[TSecretStrValue] = _DEFAULTS.pseudonymize_key,
+    attendance_history: bool = _DEFAULTS.attendance_history,
     verify_tls: bool = _DEFAULTS.verify_tls,
     ca_bundle: Optional[str] = _DEFAULTS.ca_bundle,
     request_timeout: float = _DEFAULTS.request_timeout,
@@ -82,7 +84,8 @@ def aeries(
             leave it out and the source starts its own.
 
     Returns:
-        The resources `schools`, `calendar_days`, `absence_codes`, `students`, `enrollment`, one
+        The resources `schools`, `calendar_days`, `absence_codes`, `students`, `enrollment`,
+        `attendance_history_summary` when `attendance_history` is on, one
         `attendance_<school>` per school (which also write `rejects`, `sync_batches` and
         `data_through`), all writing with merge, and `declared_tables`, which creates those side
         tables before their first row.
@@ -111,6 +114,8 @@ def aeries(
         students_resource(runtime, codes, fields),
         enrollment_resource(runtime, codes, database_year),
     ]
+    if attendance_history:
+        resources.append(attendance_history_resource(runtime, codes, database_year))
     resources += [attendance_resource(runtime, sc, rows_per_item, earliest) for sc in codes]
     resources.append(declared_tables_resource())
     return resources

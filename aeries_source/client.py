@@ -409,6 +409,17 @@ class AeriesClient:
             self.get_json("attendance", path, params, school_code=school_code, not_found_is_empty=True)
         )
 
+    def attendance_history_summary(self, school_code: int, school_year: str) -> List[Dict[str, Any]]:
+        """Return Aeries's own yearly attendance counts of the school's students (`school_year` is `yyyy-yyyy`).
+
+        Each element is `{StudentID, HistorySummaries: [...]}`, with summaries for every school
+        the student has that year.
+        """
+        path = settings.ATTENDANCE_HISTORY_SUMMARY_PATH.format(school_code=school_code, school_year=school_year)
+        return _as_list(
+            self.get_json("attendance_history", path, school_code=school_code, not_found_is_empty=True)
+        )
+
     def data_changes(self, area: str, since: datetime) -> List[Dict[str, Any]]:
         """Return the students whose `area` data changed at or after `since` (server local time)."""
         path = settings.DATA_CHANGES_PATH.format(

@@ -51,6 +51,8 @@ class AeriesConfiguration(BaseConfiguration):
     """Aeries student fields to keep (default `settings.DEFAULT_STUDENT_FIELDS`)."""
     pseudonymize_key: Optional[TSecretStrValue] = None
     """When set, student ids become keyed HMAC pseudonyms in every table (secret)."""
+    attendance_history: bool = False
+    """Load Aeries's yearly counts into `attendance_history_summary` (one request per school), for reconciling."""
     verify_tls: bool = True
     ca_bundle: Optional[str] = None
     """A CA bundle file for a district on an internal certificate authority."""

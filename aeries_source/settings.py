@@ -13,6 +13,7 @@ STUDENT_PATH = "schools/{school_code}/students/{student_id}"
 ENROLLMENT_PATH = "schools/{school_code}/enrollment/0/year/{year}"
 STUDENT_ENROLLMENT_PATH = "schools/{school_code}/enrollment/{student_id}/year/{year}"
 ATTENDANCE_PATH = "schools/{school_code}/attendance/"
+ATTENDANCE_HISTORY_SUMMARY_PATH = "schools/{school_code}/AttendanceHistory/summary/year/{school_year}"
 DATA_CHANGES_PATH = "StudentDataChanges/{area}/{y}/{m}/{d}/{h}/{minute}"
 
 # Defaults of the original design (school year 2024-2025).

@@ -161,8 +161,29 @@ DATA_THROUGH = Table(
     },
 )
 
+# Aeries's own yearly counts (AttendanceHistory summary), for `attendance_reconciliation`. Each
+# load replaces a school's rows for the year (merge key).
+ATTENDANCE_HISTORY_COUNTS = (
+    "days_enrolled", "days_present", "days_absence", "days_excused", "days_unexcused", "days_tardy",
+    "days_of_truancy", "days_suspension", "days_in_school_suspension", "days_complete_independent_study",
+    "days_incomplete_independent_study", "periods_expected_to_attend", "periods_attended",
+    "periods_out_of_school_suspension", "periods_attended_in_school_suspension", "periods_excused_absence",
+    "periods_unexcused_absence", "periods_complete_independent_study", "periods_incomplete_independent_study",
+)
+ATTENDANCE_HISTORY_SUMMARY = Table(
+    "attendance_history_summary", ("school_code", "student_id", "school_year"), ("school_code", "school_year"),
+    columns={
+        "school_code": {"data_type": "bigint", "nullable": False},
+        "student_id": {"data_type": "bigint", "nullable": False},
+        "school_year": {"data_type": "text", "nullable": False},
+        "reporting_school_code": {"data_type": "bigint"},
+        "attendance_program_code_primary": {"data_type": "text"},
+        **{name: {"data_type": "bigint"} for name in ATTENDANCE_HISTORY_COUNTS},
+    },
+)
+
 ALL_TABLES: Tuple[Table, ...] = (
     SCHOOLS, CALENDAR_DAYS, ABSENCE_CODES, STUDENTS, ENROLLMENT, ATTENDANCE_RECORDS, REJECTS, SYNC_BATCHES,
-    DATA_THROUGH,
+    DATA_THROUGH, ATTENDANCE_HISTORY_SUMMARY,
 )
 BY_NAME: Dict[str, Table] = {table.name: table for table in ALL_TABLES}
