@@ -52,6 +52,8 @@ _ACTIONS: dict[str, Callable[[AeriesSimulator, dict[str, str]], Any]] = {
     "students/enroll": lambda s, q: {"StudentID": s.enroll_student(_int(q, "school"), _int(q, "grade"), _day(q))},
     "students/withdraw": lambda s, q: s.withdraw_student(_int(q, "school"), _int(q, "student"), _day(q)),
     "calendar/lock": lambda s, q: s.lock_month(_int(q, "school"), _int(q, "month")),
+    "history/adjust": lambda s, q: s.adjust_history(_int(q, "school"), _int(q, "student"), q["field"],
+                                                    _int(q, "delta")),
     "faults/add": _add_fault,
     "faults/clear": lambda s, q: s.faults.clear(),
 }
@@ -62,6 +64,7 @@ _READS: dict[str, Callable[[AeriesSimulator, dict[str, str]], Any]] = {
     "truth/attendance": lambda s, q: [
         {**row, "date": row["date"].isoformat()}
         for row in s.truth_attendance(_int(q, "school"), _day(q, "start"), _day(q, "end"))],
+    "truth/history": lambda s, q: s.truth_history_summary(_int(q, "school")),
 }
 
 

@@ -40,8 +40,9 @@ admin routes (with --admin; POST unless noted):
   /_admin/attendance/clear-day?school=&date=
   /_admin/students/enroll?school=&grade=&date=      /_admin/students/withdraw?school=&student=&date=
   /_admin/calendar/lock?school=&month=
+  /_admin/history/adjust?school=&student=&field=DaysAbsence&delta=2   (history summary drifts from attendance)
   /_admin/faults/add?kind=RATE_LIMIT&route=attendance&probability=0.1   /_admin/faults/clear
-  GET /_admin/state     GET /_admin/truth/attendance?school=&start=&end=
+  GET /_admin/state     GET /_admin/truth/attendance?school=&start=&end=     GET /_admin/truth/history?school=
 """
 
 

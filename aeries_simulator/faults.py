@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 ROUTE_NAMES = ("systeminfo", "schools", "calendar", "absencecodes", "terms", "students", "enrollment",
-               "attendance", "datachanges")
+               "attendance", "attendancehistory", "datachanges")
 
 
 class FaultKind(enum.Enum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -97,16 +98,20 @@ def school(s: School, district: District) -> dict[str, Any]:
     }
 
 
+def period_block_pattern(s: School, instructional: bool) -> str:
+    """Return a calendar day's PeriodBlockPattern: every period of the school on days that are taught."""
+    return "".join(s.periods) if instructional else ""
+
+
 def calendar(s: School, district: District, locked: set[int]) -> list[dict[str, Any]]:
     """Return a school's calendar rows; ``locked`` holds the locked attendance months."""
     if not s.is_real:
         return []
-    pattern = "".join(s.periods)
     return [
         {"SchoolCode": s.code, "CalendarDayNumber": row.day_number, "CalendarDate": api_date(row.day),
          "HolidayCode": row.holiday_code, "AttendanceMonth": row.attendance_month,
          "AttendanceMonthLocked": row.attendance_month in locked, "TotalEnrollment": 0,
-         "TotalApportionment": 0, "PeriodBlockPattern": pattern if row.instructional else "",
+         "TotalApportionment": 0, "PeriodBlockPattern": period_block_pattern(s, row.instructional),
          "ABDay": "", "TrackHolidays": []}
         for row in district.calendar.rows
     ]
@@ -195,3 +200,20 @@ def attendance_days(days: list[tuple[int, DayRecord]], classes_key: bool = True)
                                for p, sec, code in classes]
         out.append(item)
     return out
+
+
+# The integer counters of an Attendance History Summary, in the order Aeries documents them.
+HISTORY_COUNTERS: tuple[str, ...] = (
+    "DaysEnrolled", "DaysPresent", "DaysAbsence", "DaysExcused", "DaysUnexcused", "DaysTardy", "DaysOfTruancy",
+    "DaysSuspension", "DaysInSchoolSuspension", "DaysCompleteIndependentStudy", "DaysIncompleteIndependentStudy",
+    "PeriodsExpectedToAttend", "PeriodsAttended", "PeriodsOutOfSchoolSuspension",
+    "PeriodsAttendedInSchoolSuspension", "PeriodsExcusedAbsence", "PeriodsUnexcusedAbsence",
+    "PeriodsCompleteIndependentStudy", "PeriodsIncompleteIndependentStudy",
+)
+
+
+def history_summary(school_year: int, school_code: int, counts: Mapping[str, int]) -> dict[str, Any]:
+    """Return one HistorySummaries entry (one school in one year); counters missing from ``counts`` are 0."""
+    return {"SchoolYear": year_label(school_year), "SchoolCode": school_code, "ReportingSchoolCode": 0,
+            "AttendanceProgramCodePrimary": "",  # the simulator's student records carry no program code
+            **{name: counts.get(name, 0) for name in HISTORY_COUNTERS}}

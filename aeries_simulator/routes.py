@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import payloads
+from . import history, payloads
 from .district import District, School
 from .jsonio import dumps
 from .state import STUDENT_AREAS, DistrictState
@@ -208,6 +208,34 @@ def data_changes(req: Request) -> Response:
                           for c in req.state.changes_since(area, since)])
 
 
+_HISTORY_YEAR = re.compile(r"(\d{4})-(\d{4})")
+
+
+def history_by_year(req: Request) -> Response:
+    """GET schools/{sc}/AttendanceHistory/summary/year/{yyyy-yyyy}.
+
+    History exists only for the simulator's school year, whatever the DatabaseYear: the year is in
+    the path, as with enrollment's /year/{yyyy}. Other years answer [].
+    """
+    school = _school(req)
+    label = req.params["hyear"]
+    found = _HISTORY_YEAR.fullmatch(label)
+    if found is None or int(found.group(2)) != int(found.group(1)) + 1:
+        raise HttpError(400, f"year must be yyyy-yyyy with consecutive years, e.g. 2024-2025, got {label!r}")
+    if int(found.group(1)) != req.state.spec.school_year or not school.is_real:
+        return json_response([])
+    return json_response(history.year_summaries(req.state, school.code))
+
+
+def history_by_student(req: Request) -> Response:
+    """GET schools/{sc}/AttendanceHistory/summary/{id}: the student's history at every school."""
+    _school(req)
+    student_id = int(req.params["id"])
+    if not req.state.district.student_exists(student_id):
+        raise HttpError(404, f"Student {student_id} does not exist")
+    return json_response(history.student_summaries(req.state, student_id))
+
+
 # ----- route table ------------------------------------------------------------------------------
 Handler = Callable[[Request], Response]
 
@@ -225,6 +253,8 @@ _ROUTES: list[tuple[str, str, Handler]] = [
     ("students", r"schools/(?P<sc>\d+)/students/sn/(?P<sn>\d+)", students),
     ("enrollment", r"(?:schools/(?P<sc>\d+)/)?enrollment/(?P<id>\d+)(?:/year/(?P<year>\d{4}))?", enrollment),
     ("attendance", r"schools/(?P<sc>\d+)/attendance(?:/(?P<id>\d+))?", attendance),
+    ("attendancehistory", r"schools/(?P<sc>\d+)/attendancehistory/summary/year/(?P<hyear>[^/]+)", history_by_year),
+    ("attendancehistory", r"schools/(?P<sc>\d+)/attendancehistory/summary/(?P<id>\d+)", history_by_student),
     ("datachanges", r"studentdatachanges/(?P<area>[a-z]+)/(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})"
                     r"/(?P<h>\d{1,2})/(?P<min>\d{1,2})", data_changes),
 ]
@@ -291,4 +321,4 @@ def not_found(method: str, path: str) -> Response:
     return message(404, f"No HTTP resource was found that matches the request URI '{path}'.",
                    Reason=f"{method} {path} matches no simulated Aeries v5 route; API routes live under "
                           f"{API_PREFIX}/ (systeminfo, schools, schools/{{sc}}/calendar|absencecodes|terms|"
-                          f"students|enrollment|attendance, StudentDataChanges/...)")
+                          f"students|enrollment|attendance|AttendanceHistory/summary, StudentDataChanges/...)")

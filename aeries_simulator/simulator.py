@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from . import payloads
+from . import history, payloads
 from .dispatch import RequestRecord, dispatch
 from .district import School
 from .faults import FaultPlan
@@ -200,6 +200,30 @@ class AeriesSimulator:
         return [payloads.enrollment(r, self.spec.school_year)
                 for r in self._state.district.records_of(school_code)]
 
+    def truth_student_days(self, school_code: int, through: date | None = None) -> list[dict[str, Any]]:
+        """Return one row per student and enrolled instructional day, as history is counted.
+
+        A day counts when EnterDate <= day < LeaveDate (a LeaveDate day is not enrolled) and day <=
+        ``through``; days after the simulated today never count. Codes are those the attendance route
+        serves; scripted history adjustments do not show here.
+
+        Args:
+            school_code: School code.
+            through: Last day, inclusive; defaults to today.
+
+        Returns:
+            Dicts with school_code, student_id, attendance_date (date), grade (int), is_full_day_absent
+            (bool), absence_kind ("excused", "unexcused", "unverified", "suspension" or None),
+            tardy_count (int) and truancy_event (bool), ordered by student then date.
+        """
+        return history.student_days(self._state, school_code, through)
+
+    def truth_history_summary(self, school_code: int) -> list[dict[str, Any]]:
+        """Return exactly what GET /schools/{sc}/AttendanceHistory/summary/year/{school year} returns."""
+        if not self._school(school_code).is_real:
+            return []
+        return history.year_summaries(self._state, school_code)
+
     def _school(self, school_code: int) -> School:
         school = self._state.district.school(school_code)
         if school is None:
@@ -235,6 +259,20 @@ class AeriesSimulator:
     def withdraw_student(self, school_code: int, student_id: int, leave_date: date) -> None:
         """Withdraw a student as of ``leave_date`` (may be backdated)."""
         self._state.withdraw(school_code, student_id, leave_date)
+
+    def adjust_history(self, school_code: int, student_id: int, field: str, delta: int) -> None:
+        """Make the served history summary of a student at a school diverge from its attendance.
+
+        Afterwards ``field`` (e.g. "DaysAbsence") of that summary is off by ``delta`` wherever it is
+        served; repeated calls add up, and the offset survives clock advances and attendance changes.
+
+        Args:
+            school_code: Real school code.
+            student_id: Student with a record at that school.
+            field: A summary counter, e.g. "DaysAbsence" or "DaysTardy".
+            delta: Amount added to the computed value (negative subtracts).
+        """
+        self._state.adjust_history(school_code, student_id, field, delta)
 
     def lock_month(self, school_code: int, attendance_month: int) -> None:
         """Lock an attendance month at a school."""

@@ -1,4 +1,4 @@
-"""Mutable simulator state: the clock, attendance corrections, enrollments, locks and the change log."""
+"""Mutable simulator state: the clock, attendance corrections, enrollments, locks, history edits and the change log."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from .attendance import DayRecord, classes_for, section_number, student_days, window_ordinals
 from .codes import CODES_BY_LETTER, EXCUSED_REPLACEMENT, UNVERIFIED
 from .district import District, School, StudentRecord, new_student
+from .payloads import HISTORY_COUNTERS
 from .spec import DistrictSpec
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class DistrictState:
         self.cleared: dict[int, set[int]] = {}
         self.explicit_locks: dict[int, set[int]] = {}
         self.changes: list[Change] = []
+        # Scripted Attendance History discrepancies: (school, student) -> counter -> delta. Kept as
+        # deltas, not values, so they ride on top of whatever the clock and corrections do to the counts.
+        self.history_adjustments: dict[tuple[int, int], dict[str, int]] = {}
 
     # ----- years -------------------------------------------------------------------------
     @property
@@ -230,6 +234,31 @@ class DistrictState:
             for per_student in self.overrides.get(school_code, {}).values():
                 per_student.pop(ordinal, None)
             self.cleared.setdefault(school_code, set()).add(ordinal)
+
+    # ----- attendance history -----------------------------------------------------------
+    def adjust_history(self, school_code: int, student_id: int, field: str, delta: int) -> None:
+        """Shift one counter of a student's history summary at a school by ``delta`` (adds up).
+
+        Args:
+            school_code: Real school code.
+            student_id: Student with a record there.
+            field: A summary counter such as "DaysAbsence" (any letter case).
+            delta: Amount to add; negative values subtract.
+        """
+        self._real_school(school_code)
+        if self.district.record(school_code, student_id) is None:
+            raise KeyError(f"student {student_id} has no record at school {school_code}")
+        name = next((c for c in HISTORY_COUNTERS if c.lower() == field.lower()), None)
+        if name is None:
+            raise ValueError(f"unknown history field {field!r}; use one of {', '.join(HISTORY_COUNTERS)}")
+        with self.lock:
+            fields = self.history_adjustments.setdefault((school_code, student_id), {})
+            fields[name] = fields.get(name, 0) + delta
+
+    def history_adjustment(self, school_code: int, student_id: int) -> dict[str, int]:
+        """Return a copy of the scripted deltas of one student's summary at a school."""
+        with self.lock:
+            return dict(self.history_adjustments.get((school_code, student_id), {}))
 
     # ----- enrollment --------------------------------------------------------------------
     def _record_change(self, record: StudentRecord, *areas: str) -> None:
