@@ -14,9 +14,11 @@ from aeries_source.config import AeriesConfiguration, resolve_configuration
 from aeries_source.declared_tables import declared_tables_resource
 from aeries_source.history import attendance_history_resource
 from aeries_source.keys import add_primary_keys
+from aeries_source.measures import MeasuresConfiguration, create_measures
 from aeries_source.reference import absence_codes_resource, calendar_resource, schools_resource
 from aeries_source.runtime import SyncRuntime
 from aeries_source.students import enrollment_resource, students_resource
+from aeries_source.supabase import lock_down
 from aeries_source.sync import active_school_codes, check_school_codes, plan_sync, start_sync
 
 __all__ = [
@@ -27,6 +29,9 @@ __all__ = [
     "add_primary_keys",
     "attendance_resource_name",
     "check_school_codes",
+    "create_measures",
+    "lock_down",
+    "MeasuresConfiguration",
     "plan_sync",
     "resolve_configuration",
     "start_sync",

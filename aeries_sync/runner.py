@@ -9,17 +9,22 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.extract.source import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from aeries_source import add_primary_keys, aeries, attendance_resource_name, resolve_configuration, start_sync
 from aeries_source.client import AeriesClient, EndpointRead
 from aeries_source.config import AeriesConfiguration
+from aeries_source.declared_tables import DECLARED_TABLES, declared_tables_resource
 from aeries_source.errors import AeriesError
+from aeries_source.measures import MEASURES, MeasuresConfiguration, create_measures, resolve_measures_configuration
 from aeries_source.planning import DELTA, Batch, SyncPlan, batch_ranges
 from aeries_source.prefetch import AttendancePrefetcher
 from aeries_source.runtime import SyncRuntime
+from aeries_source.supabase import lock_down
 from aeries_source.sync import make_client
-from aeries_source.tables import BY_NAME
+from aeries_source.tables import ALL_TABLES, BY_NAME
 from aeries_sync.audit import AuditTrail, actor, record_read
 from aeries_sync.changes import ChangeCounts, diff, snapshot, window_filter
 from aeries_sync.failure_causes import (
@@ -65,6 +70,8 @@ class SyncResult:
     rejects: int = 0
     pipeline_runs: int = 0
     changes: Dict[str, ChangeCounts] = field(default_factory=dict)
+    measures: List[str] = field(default_factory=list)
+    measures_error: Optional[str] = None
 
     @property
     def records_per_second(self) -> float:
@@ -109,6 +116,7 @@ def _run_sync(
         for secret in secrets if on_secrets is not None else ():
             on_secrets(secret)  # type: ignore[misc]
         validate_options(options)
+        measures_config = resolve_measures_configuration()
         config.checkpoint_every = options.checkpoint_every
         config.checkpoint_seconds = options.checkpoint_seconds
         client = make_client(config)
@@ -186,11 +194,28 @@ def _run_sync(
         result.exit_code, result.status = EXIT_PARTIAL, "partial"
         result.message = (f"batch(es) {batch_ranges(runtime.skipped_batches)} were skipped by "
                           "--resume-from-batch and not read; the next run reads them")
+    if result.pipeline_runs:
+        _refresh_measures(pipeline, measures_config, result, secrets)
     _record_final_status(pipeline, options, result, run_row(result.status))
     audit.record("sync_finished", status=result.status, exit_code=result.exit_code, rows_per_table=result.rows,
                  requests=result.requests, errors_by_class=result.errors, failed_batches=result.failed_batches,
                  seconds=round(result.seconds, 3))
     return result
+
+
+def _refresh_measures(
+    pipeline: dlt.Pipeline, config: MeasuresConfiguration, result: SyncResult, secrets: Tuple[str, ...]
+) -> None:
+    """Recreate the measure views after a sync that loaded something; a failure is logged, never fatal.
+
+    The data is loaded by then: a view that cannot be made must not turn a good sync into a failed
+    one, but the summary says so.
+    """
+    try:
+        result.measures = create_measures(pipeline, config)
+    except Exception as exc:
+        logger.warning("attendance measures were not refreshed: %s", one_line(exc, secrets))
+        result.measures_error = type(exc).__name__
 
 
 def _settings_record(options: SyncOptions, config: AeriesConfiguration) -> Dict[str, Any]:
@@ -285,7 +310,16 @@ def _run_checkpointed(
     pipeline: dlt.Pipeline, options: SyncOptions, config: AeriesConfiguration, runtime: SyncRuntime,
     result: SyncResult, run_row: Callable[[str], Dict[str, Any]],
 ) -> None:
-    """Extract in pipeline runs of at most `checkpoint_every` batches or `checkpoint_seconds`, each committed alone."""
+    """Extract in pipeline runs of at most `checkpoint_every` batches or `checkpoint_seconds`, each committed alone.
+
+    On Supabase (its API roles exist) nothing the sync creates is open to them: tables a first sync
+    lacks are created empty and locked before any row is loaded, and every run is followed by
+    another `lock_down` (staging tables, a view recreated since).
+    """
+    # Before anything is loaded: also locks what a killed sync's pending load, finished just now, created.
+    guarded = lock_down(pipeline, MEASURES)
+    if guarded and _create_tables_locked(pipeline, options, config, runtime, run_row):
+        result.pipeline_runs += 1
     first = True
     keyed = False
     while first or runtime.remaining:
@@ -300,16 +334,79 @@ def _run_checkpointed(
         source.resources.add(sync_runs_resource(run_row("running")))
         done_before = len(runtime.done) + len(runtime.failed)
         runtime.start_run(sum(1 for name in source.resources.selected if name.startswith("attendance_")))
-        info = pipeline.run(source, loader_file_format=file_format(options))  # type: ignore[arg-type]
+        info = _run_locked(pipeline, source, options, guarded)
         result.pipeline_runs += 1
         _count_rows(pipeline, result)
         if not keyed:
+            # After the first run with data: tables created empty by `_create_tables_locked` get
+            # their key columns only with their first rows.
             add_primary_keys(pipeline)
             keyed = True
         info.raise_on_failed_jobs()
         first = False
         if len(runtime.done) + len(runtime.failed) == done_before:
             break  # nothing moved: stop rather than loop
+
+
+def _run_locked(pipeline: dlt.Pipeline, source: DltSource, options: SyncOptions, guarded: bool) -> LoadInfo:
+    """Run the pipeline once; when `guarded`, lock down what the run created, also when it failed."""
+    try:
+        info = pipeline.run(source, loader_file_format=file_format(options))  # type: ignore[arg-type]
+    except Exception:
+        if guarded:
+            try:
+                lock_down(pipeline, MEASURES)
+            except Exception as exc:  # the run's own failure is the one to report
+                logger.warning("could not lock down the tables after a failed run: %s", type(exc).__name__)
+        raise
+    if guarded:
+        lock_down(pipeline, MEASURES)
+    return info
+
+
+def _create_tables_locked(
+    pipeline: dlt.Pipeline, options: SyncOptions, config: AeriesConfiguration, runtime: SyncRuntime,
+    run_row: Callable[[str], Dict[str, Any]],
+) -> bool:
+    """Create the tables the sync writes that the dataset lacks, empty, and lock them down before any row.
+
+    Supabase's default privileges let `anon` read a new table in `public` from the moment it is
+    created, and a pipeline run creates its tables and loads their rows in one load step: a first
+    sync's student rows would be open until the run ended. Here a package of empty tables (plus
+    dlt's state and this sync's `sync_runs` row, no student data) is extracted and normalized, its
+    tables are created by `sync_schema`, locked, and only then is the package loaded. Between
+    `sync_schema`'s commit and the lock's (milliseconds) the tables are open but empty, and
+    `_dlt_version` holds the schema (table and column names); no row of Aeries data is ever open.
+
+    Returns:
+        False when every table already exists (nothing was run).
+    """
+    runtime.active_schools = None  # every resource, as the first run builds them
+    full = aeries(**config.source_args(), sync_runtime=runtime)
+    # What this configuration writes: a table per resource of the same name, the declared side tables.
+    declared = {t.name for t in DECLARED_TABLES}
+    tables = [t for t in ALL_TABLES if t.name in full.resources or t.name in declared]
+    schema = full.schema
+    needed = [t.name for t in tables] + ["sync_runs", schema.version_table_name, schema.loads_table_name,
+                                         schema.state_table_name]
+    if not _missing_tables(pipeline, needed):
+        return False
+    source = DltSource(schema, full.section, [declared_tables_resource(tables), sync_runs_resource(run_row("running"))])
+    pipeline.extract(source, loader_file_format=file_format(options))  # type: ignore[arg-type]
+    pipeline.normalize()
+    pipeline.sync_schema()  # creates the tables and dlt's own, empty; loads nothing
+    lock_down(pipeline, MEASURES)
+    pipeline.load().raise_on_failed_jobs()
+    return True
+
+
+def _missing_tables(pipeline: dlt.Pipeline, names: List[str]) -> List[str]:
+    """Those of `names` that the pipeline's dataset does not have (all of them when it does not exist)."""
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", client.dataset_name)
+    existing = {row[0] for row in rows or ()}
+    return [name for name in names if name not in existing]
 
 
 def _count_rows(pipeline: dlt.Pipeline, result: SyncResult) -> None:

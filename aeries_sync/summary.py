@@ -67,6 +67,10 @@ def summary_lines(result: SyncResult) -> List[str]:
         lines.append(f"  schools skipped by the circuit breaker: {result.skipped_schools}")
     if result.rejects:
         lines.append(f"  records rejected (see the rejects table): {result.rejects}")
+    if result.measures:
+        lines.append(f"  measures refreshed: {', '.join(result.measures)}")
+    if result.measures_error:
+        lines.append(f"  measures NOT refreshed ({result.measures_error}); see the log")
     return lines
 
 
@@ -97,6 +101,8 @@ def summary_record(result: SyncResult) -> Dict[str, Any]:
         "skipped_schools": result.skipped_schools,
         "rejects": result.rejects,
         "changes": {t: str(c) for t, c in sorted(result.changes.items())},
+        "measures": result.measures,
+        "measures_error": result.measures_error,
     }
 
 
