@@ -110,19 +110,19 @@ def create_measures(pipeline: dlt.Pipeline, config: Optional[MeasuresConfigurati
         The names of the measures made; empty when the tables they read are not loaded yet.
     """
     config = config or resolve_measures_configuration()
-    if not pipeline.default_schema_name:
-        return []
-    tables = pipeline.default_schema.tables
-    missing = [name for name in _REQUIRED_TABLES if name not in tables]
-    if missing:
-        logger.info("no attendance measures yet: %s not loaded", ", ".join(missing))
-        return []
-    periods = [p for p in ALL_PERIODS if f"period_{p}_code" in tables[ATTENDANCE_RECORDS.name]["columns"]]
     postgres = pipeline.destination.destination_name == "postgres"
     with pipeline.sql_client() as client:
+        # The destination, not the pipeline's schema, says what is loaded: pipelines that load parts
+        # of one dataset (an orchestrator's tasks) each know only the tables they wrote.
+        columns = _dataset_columns(client)
+        missing = [name for name in _REQUIRED_TABLES if name not in columns]
+        if missing:
+            logger.info("no attendance measures yet: %s not loaded", ", ".join(missing))
+            return []
+        periods = [p for p in ALL_PERIODS if f"period_{p}_code" in columns[ATTENDANCE_RECORDS.name]]
         names = {name: client.make_qualified_table_name(name) for name in
                  (*_REQUIRED_TABLES, ATTENDANCE_HISTORY_SUMMARY.name, *MEASURES)}
-        selects = measure_selects(names, periods, config, reconcile=ATTENDANCE_HISTORY_SUMMARY.name in tables,
+        selects = measure_selects(names, periods, config, reconcile=ATTENDANCE_HISTORY_SUMMARY.name in columns,
                                   facts_table=_FACTS_TABLE)
         view_options = ""
         roles: List[str] = []
@@ -161,18 +161,23 @@ def create_measures(pipeline: dlt.Pipeline, config: Optional[MeasuresConfigurati
     return list(selects)
 
 
+def _dataset_columns(client: Any) -> Dict[str, List[str]]:
+    """Every table and view of the dataset with its columns in order."""
+    columns: Dict[str, List[str]] = {}
+    for table, column in client.execute_sql(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s "
+            "ORDER BY table_name, ordinal_position", client.dataset_name) or ():
+        columns.setdefault(table, []).append(column)
+    return columns
+
+
 def _existing_measures(client: Any) -> Dict[str, Tuple[bool, List[str]]]:
     """The measures already in the dataset: whether each is a table, and its columns in order."""
     kinds = {name: kind for name, kind in client.execute_sql(
         "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = %s",
-        client.dataset_name) if name in MEASURES}
-    columns: Dict[str, List[str]] = {name: [] for name in kinds}
-    for table, column in client.execute_sql(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s "
-            "ORDER BY table_name, ordinal_position", client.dataset_name):
-        if table in columns:
-            columns[table].append(column)
-    return {name: (kind != "VIEW", columns[name]) for name, kind in kinds.items()}
+        client.dataset_name) or () if name in MEASURES}
+    columns = _dataset_columns(client)
+    return {name: (kind != "VIEW", columns.get(name, [])) for name, kind in kinds.items()}
 
 
 def _columns_of(client: Any, select: str) -> List[str]:

@@ -5,7 +5,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from aeries_source.breaker import CircuitBreaker
 from aeries_source.client import AeriesClient
@@ -127,6 +127,11 @@ class SyncRuntime:
     on_batch_done: Optional[Callable[[Batch, int], None]] = None
     breaker_threshold: int = 10
     pseudonymizer: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(None))
+    # dlt's row columns (`_dlt_load_id`, `_dlt_id`) that the destination's `attendance_records`
+    # has, as a runner that looked found them: a pipeline that has not loaded yet (a task on a new
+    # worker, its own pipeline name) has no schema to tell it that another pipeline created the
+    # table with them, NOT NULL.
+    attendance_row_columns: Tuple[str, ...] = ()
     done: Set[int] = field(default_factory=set)
     failed: Dict[int, str] = field(default_factory=dict)
     skipped: Set[int] = field(default_factory=set)

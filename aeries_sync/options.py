@@ -30,6 +30,12 @@ class SyncSettings(BaseConfiguration):
     """Append a JSON-lines audit trail of every sync to this file (no student data)."""
 
 
+ALL = "all"
+REFERENCE = "reference"
+ATTENDANCE = "attendance"
+PARTS = (ALL, REFERENCE, ATTENDANCE)
+
+
 @dataclass
 class SyncOptions:
     """One sync: where it loads, how it checkpoints, and the source settings given explicitly.
@@ -49,6 +55,14 @@ class SyncOptions:
     checkpoint_every: Optional[int] = None
     checkpoint_seconds: Optional[float] = DEFAULT_CHECKPOINT_SECONDS
     audit_log: Optional[str] = None
+    # What the sync loads: everything (`ALL`, the command), or one part of it for an orchestrator's
+    # task: the reference tables (`REFERENCE`) or the attendance of the selected schools (`ATTENDANCE`).
+    part: str = "all"
+    # dlt's staging dataset name layout (default `%s_staging`); tasks that load one dataset at the
+    # same time each need their own staging tables.
+    staging_layout: Optional[str] = None
+    # Rebuild the attendance measures after the sync (an orchestrator does it once, after its tasks).
+    refresh_measures: bool = True
 
     def __getattr__(self, name: str) -> Any:
         # Source settings read as attributes (`options.start_date`): what was given, else None.
@@ -104,6 +118,10 @@ def validate_options(options: SyncOptions) -> None:
         raise AeriesConfigError("checkpoint_seconds cannot be negative (0 means no time limit)")
     if options.destination not in ("duckdb", "postgres"):
         raise AeriesConfigError("destination must be duckdb or postgres")
+    if options.part not in PARTS:
+        raise AeriesConfigError(f"part must be one of {', '.join(PARTS)}")
+    if options.staging_layout is not None and options.staging_layout.count("%s") != 1:
+        raise AeriesConfigError("staging_layout must hold %s once, where the dataset name goes")
     if not options.dataset_name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", options.dataset_name):
         raise AeriesConfigError("dataset name must be letters, digits and underscores, not starting with a digit")
     catalog = Path(duckdb_file(options)).stem

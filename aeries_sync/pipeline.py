@@ -21,9 +21,10 @@ def make_pipeline(options: SyncOptions, duckdb_connection: Any = None) -> dlt.Pi
         duckdb_connection: An open DuckDB connection to load through (default: dlt opens the file
             itself, for each step).
     """
+    staging: Dict[str, Any] = {"staging_dataset_name_layout": options.staging_layout} if options.staging_layout else {}
     if options.destination == "duckdb":
         # dlt would resolve a relative path against its own folder, hence the absolute path.
-        destination: Any = DuckDb(credentials=duckdb_connection or duckdb_file(options))
+        destination: Any = DuckDb(credentials=duckdb_connection or duckdb_file(options), **staging)
     else:
         # None: dlt reads DESTINATION__POSTGRES__CREDENTIALS or .dlt/secrets.toml.
         # create_indexes=False: dlt's only indexes are UNIQUE constraints on `_dlt_id`. A kill after
@@ -32,7 +33,7 @@ def make_pipeline(options: SyncOptions, duckdb_connection: Any = None) -> dlt.Pi
         # load on every rerun (seen in the crash test). Without it the state row is doubled, which
         # dlt tolerates; the data tables merge and are unaffected. Our own keys: aeries_source.add_primary_keys.
         # cast: dlt's signature leaves out None, its own default.
-        destination = Postgres(credentials=cast(str, options.postgres_credentials), create_indexes=False)
+        destination = Postgres(credentials=cast(str, options.postgres_credentials), create_indexes=False, **staging)
     kwargs: Dict[str, Any] = {}
     if options.pipelines_dir:
         kwargs["pipelines_dir"] = options.pipelines_dir

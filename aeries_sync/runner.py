@@ -14,9 +14,11 @@ from dlt.extract.source import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from aeries_source import add_primary_keys, aeries, attendance_resource_name, resolve_configuration, start_sync
+from aeries_source.attendance_table import DLT_ROW_COLUMNS
 from aeries_source.client import AeriesClient, EndpointRead
 from aeries_source.config import AeriesConfiguration
 from aeries_source.declared_tables import DECLARED_TABLES, declared_tables_resource
+from aeries_source.declared_tables import RESOURCE_NAME as DECLARED_TABLES_RESOURCE
 from aeries_source.errors import AeriesError
 from aeries_source.measures import MEASURES, MeasuresConfiguration, create_measures, resolve_measures_configuration
 from aeries_source.planning import DELTA, Batch, SyncPlan, batch_ranges
@@ -24,7 +26,7 @@ from aeries_source.prefetch import AttendancePrefetcher
 from aeries_source.runtime import SyncRuntime
 from aeries_source.supabase import lock_down
 from aeries_source.sync import make_client
-from aeries_source.tables import ALL_TABLES, BY_NAME
+from aeries_source.tables import ALL_TABLES, ATTENDANCE_HISTORY_SUMMARY, ATTENDANCE_RECORDS, BY_NAME
 from aeries_sync.audit import AuditTrail, actor, record_read
 from aeries_sync.changes import ChangeCounts, diff, snapshot, window_filter
 from aeries_sync.failure_causes import (
@@ -38,7 +40,7 @@ from aeries_sync.failure_causes import (
     root_cause,
 )
 from aeries_sync.leftovers import leftovers_removed
-from aeries_sync.options import SyncOptions, validate_options
+from aeries_sync.options import ALL, ATTENDANCE, REFERENCE, SyncOptions, validate_options
 from aeries_sync.pipeline import file_format, finish_pending, make_pipeline, sync_connection
 from aeries_sync.sync_runs import safe_config, sync_runs_resource
 from aeries_sync.tuning import cache_jsonpath_parsing, uncompressed_intermediate_files
@@ -128,6 +130,8 @@ def _run_sync(
         if not options.dry_run:
             pipeline.sync_destination()
         runtime = start_sync(config, _resource_states(pipeline), client=client)
+        if not options.dry_run:
+            runtime.attendance_row_columns = _attendance_row_columns(pipeline)
     except Exception as exc:  # bad input, Aeries refusing, destination unreachable...: one line, no traceback
         code, status, message = classify_failure(exc, secrets)
         early = SyncResult(code, status, message, seconds=time.monotonic() - started)
@@ -184,7 +188,9 @@ def _run_sync(
     except Exception as exc:
         result.exit_code, result.status, result.message = classify_failure(exc, secrets)
     _fill_result(result, runtime, started)
-    if result.exit_code == EXIT_OK and (runtime.failed or runtime.remaining):
+    if options.part == REFERENCE:
+        pass  # the plan's attendance batches are the school tasks' to read
+    elif result.exit_code == EXIT_OK and (runtime.failed or runtime.remaining):
         result.exit_code, result.status = EXIT_PARTIAL, "partial"
         result.message = (
             f"{len(runtime.failed)} batch(es) could not be read; the next run picks them up"
@@ -194,7 +200,7 @@ def _run_sync(
         result.exit_code, result.status = EXIT_PARTIAL, "partial"
         result.message = (f"batch(es) {batch_ranges(runtime.skipped_batches)} were skipped by "
                           "--resume-from-batch and not read; the next run reads them")
-    if result.pipeline_runs:
+    if result.pipeline_runs and options.refresh_measures:
         _refresh_measures(pipeline, measures_config, result, secrets)
     _record_final_status(pipeline, options, result, run_row(result.status))
     audit.record("sync_finished", status=result.status, exit_code=result.exit_code, rows_per_table=result.rows,
@@ -216,6 +222,17 @@ def _refresh_measures(
     except Exception as exc:
         logger.warning("attendance measures were not refreshed: %s", one_line(exc, secrets))
         result.measures_error = type(exc).__name__
+
+
+def _attendance_row_columns(pipeline: dlt.Pipeline) -> Tuple[str, ...]:
+    """dlt's row columns that the destination's `attendance_records` has (see `SyncRuntime.attendance_row_columns`)."""
+    with pipeline.sql_client() as client:
+        if not client.has_dataset():
+            return ()
+        rows = client.execute_sql(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            client.dataset_name, ATTENDANCE_RECORDS.name)
+    return tuple(sorted(c for (c,) in rows or () if c in DLT_ROW_COLUMNS))
 
 
 def _settings_record(options: SyncOptions, config: AeriesConfiguration) -> Dict[str, Any]:
@@ -331,6 +348,8 @@ def _run_checkpointed(
         if not first:
             names = [attendance_resource_name(sc) for sc in sorted(runtime.active_schools or ())]
             source = source.with_resources(*names)
+        elif options.part != ALL:
+            source = source.with_resources(*_part_resources(source, options.part))
         source.resources.add(sync_runs_resource(run_row("running")))
         done_before = len(runtime.done) + len(runtime.failed)
         runtime.start_run(sum(1 for name in source.resources.selected if name.startswith("attendance_")))
@@ -344,8 +363,23 @@ def _run_checkpointed(
             keyed = True
         info.raise_on_failed_jobs()
         first = False
+        if options.part == REFERENCE:
+            break  # the reference tables are loaded in one run; attendance is another task's
         if len(runtime.done) + len(runtime.failed) == done_before:
             break  # nothing moved: stop rather than loop
+
+
+def _part_resources(source: DltSource, part: str) -> List[str]:
+    """The resources of one part of a sync: the reference tables, or the schools' attendance.
+
+    Both create the declared side tables (`attendance_records` among them) when they are missing,
+    so tasks that load attendance side by side find them made by the reference task before them.
+    """
+    names = list(source.resources)
+    if part == ATTENDANCE:
+        return [n for n in names if n.startswith("attendance_") and n != ATTENDANCE_HISTORY_SUMMARY.name
+                ] + [DECLARED_TABLES_RESOURCE]
+    return [n for n in names if not n.startswith("attendance_") or n == ATTENDANCE_HISTORY_SUMMARY.name]
 
 
 def _run_locked(pipeline: dlt.Pipeline, source: DltSource, options: SyncOptions, guarded: bool) -> LoadInfo:
