@@ -192,7 +192,9 @@ def _gathered(items: Iterator[Any], rows_per_item: int, legacy_columns: Sequence
 
 
 def _batch_record(runtime: SyncRuntime, batch: Batch, status: str, **fields: Any) -> Any:
-    return dlt.mark.with_table_name([batch_row(runtime.run_id, batch, status, **fields)], SYNC_BATCHES.name)
+    row = batch_row(runtime.run_id, batch, status, **fields)
+    runtime.batch_rows.append(row)
+    return dlt.mark.with_table_name([row], SYNC_BATCHES.name)
 
 
 def _read_by_plan(state: Dict[str, Any], plan_key: str) -> Set[str]:

@@ -5,7 +5,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from aeries_source.breaker import CircuitBreaker
 from aeries_source.client import AeriesClient
@@ -132,6 +132,8 @@ class SyncRuntime:
     # worker, its own pipeline name) has no schema to tell it that another pipeline created the
     # table with them, NOT NULL.
     attendance_row_columns: Tuple[str, ...] = ()
+    # Every `sync_batches` row this sync made (no student data), for a report of the sync.
+    batch_rows: List[Dict[str, Any]] = field(default_factory=list)
     done: Set[int] = field(default_factory=set)
     failed: Dict[int, str] = field(default_factory=dict)
     skipped: Set[int] = field(default_factory=set)

@@ -16,6 +16,16 @@ def use_project_settings(project_dir: Path) -> None:
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
 
+def skip_airflow_secrets() -> None:
+    """Keep dlt from reading secrets from Airflow Variables outside Airflow (the command, the tests).
+
+    When Airflow is installed (requirements-airflow.txt), dlt's config imports it on first use to
+    look for an Airflow Variable of secrets: about a second, Airflow's logging set up on the root
+    logger, and an `~/airflow` folder created, in a process that is no Airflow task.
+    """
+    os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
+
+
 def settings_line() -> str:
     """Where the settings come from and whether telemetry is off, as dlt resolves them."""
     folder = Path(os.environ["DLT_PROJECT_DIR"]) / ".dlt"

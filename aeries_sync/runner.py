@@ -74,6 +74,8 @@ class SyncResult:
     changes: Dict[str, ChangeCounts] = field(default_factory=dict)
     measures: List[str] = field(default_factory=list)
     measures_error: Optional[str] = None
+    batch_rows: List[Dict[str, Any]] = field(default_factory=list)
+    done_batches: List[int] = field(default_factory=list)
 
     @property
     def records_per_second(self) -> float:
@@ -476,3 +478,5 @@ def _fill_result(result: SyncResult, runtime: SyncRuntime, started: float) -> No
     result.skipped_schools = runtime.skipped_schools
     result.skipped_batches = runtime.skipped_batches
     result.rejects = runtime.rejects
+    result.batch_rows = list(runtime.batch_rows)
+    result.done_batches = sorted(runtime.done)

@@ -18,12 +18,14 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from dlt.common.configuration import resolve_configuration  # noqa: E402
 
+from aeries_source.config import resolve_configuration as resolve_source_configuration  # noqa: E402
 from aeries_sync.demo import start_demo  # noqa: E402
 from aeries_sync.failure_causes import EXIT_BAD_INPUT, classify_failure  # noqa: E402
 from aeries_sync.logging_setup import configure_logging  # noqa: E402
+from aeries_sync.monitoring import after_sync, resolve_monitoring  # noqa: E402
 from aeries_sync.options import SyncOptions, SyncSettings  # noqa: E402
 from aeries_sync.progress import SyncProgress  # noqa: E402
-from aeries_sync.project_settings import settings_line, use_project_settings  # noqa: E402
+from aeries_sync.project_settings import settings_line, skip_airflow_secrets, use_project_settings  # noqa: E402
 from aeries_sync.runner import run_sync  # noqa: E402
 from aeries_sync.summary import describe_plan, render_summary  # noqa: E402
 
@@ -107,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline-name", default="aeries_attendance", help="dlt pipeline name (default aeries_attendance)")
     p.add_argument("--json-logs", action="store_true", help="write log lines (and the summary) as JSON")
     p.add_argument("--audit-log", help="append an audit trail of the sync (JSON lines, no student data) to this file")
+    p.add_argument("--report", help="write an HTML report of the sync (plan, outcome, charts, measures) to this file")
+    p.add_argument("--metrics-file", help="write the sync's Prometheus metrics to this file (node_exporter textfile)")
     p.add_argument("--demo", action="store_true",
                    help="start the offline Aeries simulator on 127.0.0.1 and sync a small synthetic district "
                    "into DuckDB")
@@ -131,9 +135,23 @@ def options_from(args: argparse.Namespace) -> SyncOptions:
     )
 
 
+def _base_url(options: SyncOptions) -> Optional[str]:
+    """The district's Aeries address as the sync used it (flags, config or environment)."""
+    try:
+        return resolve_source_configuration(**options.source).base_url
+    except Exception:  # the sync already reported what is wrong with the settings
+        return None
+
+
+def _cause(result: Any) -> str:
+    """The one-line cause exactly as the command prints it on stderr ("" after a success)."""
+    return render_summary(result)[1] or ""
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse flags, run the sync (or the demo), print the summary; return the exit code."""
     use_project_settings(PROJECT_DIR)
+    skip_airflow_secrets()
     args = build_parser().parse_args(argv)
     debug = os.environ.get("ENHANCED_SYNC_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     redactor = configure_logging(debug=debug, json_lines=args.json_logs)
@@ -145,7 +163,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"loading into {args.duckdb_path}")
         try:
             options = options_from(args)
-        except Exception as exc:  # a [sync] setting of the wrong type or value: one line, exit 2
+            monitoring = resolve_monitoring(args.report, args.metrics_file)
+        except Exception as exc:  # a [sync], [report], [alerts] or [metrics] setting that cannot work: exit 2
             print(f"error: {classify_failure(exc)[2]}", file=sys.stderr)
             return EXIT_BAD_INPUT
         for name in ("SOURCES__AERIES__CERTIFICATE", "SOURCES__AERIES__PSEUDONYMIZE_KEY"):
@@ -169,6 +188,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(summary)
         if error:
             print(error, file=sys.stderr)
+        if not options.dry_run:
+            report = after_sync(monitoring, result, options, _base_url(options), _cause(result))
+            if report and not args.json_logs:
+                print(f"  report: {report}")
         return result.exit_code
     finally:
         if simulator is not None:

@@ -11,6 +11,7 @@ import pytest
 from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_source.client import RetryPolicy
 from aeries_sync.options import SyncOptions, sync_options
+from aeries_sync.project_settings import skip_airflow_secrets
 
 # Retries without waiting keep fault tests fast; jitter 0 keeps them deterministic.
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_factor=0.0, max_delay=0.0, jitter=0.0, timeout=5.0)
@@ -29,6 +30,7 @@ def dlt_data_dir_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Itera
     folder = tmp_path_factory.mktemp("dlt_data")
     before = os.environ.get("DLT_DATA_DIR")
     os.environ["DLT_DATA_DIR"] = str(folder)
+    skip_airflow_secrets()  # tests are no Airflow tasks (those run in their own processes, without it)
     try:
         yield folder
     finally:

@@ -37,7 +37,9 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _airflow_env(home: Path) -> Dict[str, str]:
-    return {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    # Airflow's processes as a deployment runs them: dlt's Airflow secrets provider on, as by default.
+    base = {k: v for k, v in os.environ.items() if k != "PROVIDERS__ENABLE_AIRFLOW_SECRETS"}
+    return {**base, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "PYTHONPATH": str(REPO)}
