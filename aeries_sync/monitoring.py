@@ -18,7 +18,6 @@ from aeries_sync.alerts import alert_message, send_alert, should_alert
 from aeries_sync.metrics import write_metrics
 from aeries_sync.options import SyncOptions
 from aeries_sync.pipeline import make_pipeline
-from aeries_sync.report import read_measures, render_report
 from aeries_sync.runner import SyncResult
 
 logger = logging.getLogger(__name__)
@@ -112,6 +111,9 @@ def after_sync(monitoring: Monitoring, result: SyncResult, options: SyncOptions,
     path = _report_path(monitoring, result)
     if path:
         try:
+            # Imported here: matplotlib and numpy add 30 MiB to a process that writes no report.
+            from aeries_sync.report import read_measures, render_report
+
             measures = None if options.dry_run else read_measures(make_pipeline(options),
                                                                   monitoring.report.min_cell_size)
             html = render_report(result, options.pipeline_name, options.dataset_name, district,

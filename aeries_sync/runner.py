@@ -74,6 +74,7 @@ class SyncResult:
     changes: Dict[str, ChangeCounts] = field(default_factory=dict)
     measures: List[str] = field(default_factory=list)
     measures_error: Optional[str] = None
+    measures_seconds: float = 0.0
     batch_rows: List[Dict[str, Any]] = field(default_factory=list)
     done_batches: List[int] = field(default_factory=list)
 
@@ -219,8 +220,10 @@ def _refresh_measures(
     The data is loaded by then: a view that cannot be made must not turn a good sync into a failed
     one, but the summary says so.
     """
+    started = time.monotonic()
     try:
         result.measures = create_measures(pipeline, config)
+        result.measures_seconds = time.monotonic() - started
     except Exception as exc:
         logger.warning("attendance measures were not refreshed: %s", one_line(exc, secrets))
         result.measures_error = type(exc).__name__

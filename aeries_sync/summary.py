@@ -68,7 +68,7 @@ def summary_lines(result: SyncResult) -> List[str]:
     if result.rejects:
         lines.append(f"  records rejected (see the rejects table): {result.rejects}")
     if result.measures:
-        lines.append(f"  measures refreshed: {', '.join(result.measures)}")
+        lines.append(f"  measures refreshed in {result.measures_seconds:.1f} s: {', '.join(result.measures)}")
     if result.measures_error:
         lines.append(f"  measures NOT refreshed ({result.measures_error}); see the log")
     return lines
@@ -103,6 +103,7 @@ def summary_record(result: SyncResult) -> Dict[str, Any]:
         "changes": {t: str(c) for t, c in sorted(result.changes.items())},
         "measures": result.measures,
         "measures_error": result.measures_error,
+        "measures_seconds": round(result.measures_seconds, 3),
     }
 
 
