@@ -65,7 +65,8 @@ def attendance_resource(runtime: SyncRuntime, school_code: int, rows_per_item: i
         batches = runtime.ensure_plan().batches_for(school_code)
         plan_key = "|".join(f"{u.start}:{u.end}" for u in batches)
         known = dlt.current.source_schema().tables.get(ATTENDANCE_RECORDS.name, {}).get("columns", {})
-        legacy_columns = [c for c in DLT_ROW_COLUMNS if c in known or c in runtime.attendance_row_columns]
+        legacy_columns = [c for c in DLT_ROW_COLUMNS
+                          if c in known or c in runtime.row_columns.get(ATTENDANCE_RECORDS.name, ())]
         yield from _gathered(_read_school(runtime, name, school_code, batches, plan_key), rows_per_item, legacy_columns)
         yield from data_through_items(runtime, name, school_code, batches)
         runtime.resource_finished()

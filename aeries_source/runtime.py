@@ -127,11 +127,11 @@ class SyncRuntime:
     on_batch_done: Optional[Callable[[Batch, int], None]] = None
     breaker_threshold: int = 10
     pseudonymizer: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(None))
-    # dlt's row columns (`_dlt_load_id`, `_dlt_id`) that the destination's `attendance_records`
-    # has, as a runner that looked found them: a pipeline that has not loaded yet (a task on a new
-    # worker, its own pipeline name) has no schema to tell it that another pipeline created the
-    # table with them, NOT NULL.
-    attendance_row_columns: Tuple[str, ...] = ()
+    # dlt's row columns (`_dlt_load_id`, `_dlt_id`) that the destination's tables have, by table,
+    # as a runner that looked found them: a pipeline that has not loaded yet (a task on a new
+    # worker, its own pipeline name) has no schema to tell it that another pipeline created a
+    # table with them, NOT NULL, and Arrow items without them would fail to load there.
+    row_columns: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     # Every `sync_batches` row this sync made (no student data), for a report of the sync.
     batch_rows: List[Dict[str, Any]] = field(default_factory=list)
     done: Set[int] = field(default_factory=set)

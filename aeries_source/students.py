@@ -1,6 +1,7 @@
 """Resources of students and enrollment: full per school, or only what StudentDataChanges reports."""
 
 import functools
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -9,11 +10,13 @@ from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
 from aeries_source import settings
+from aeries_source.arrow_rows import rows_table
+from aeries_source.attendance_table import DLT_ROW_COLUMNS, with_dlt_row_columns
 from aeries_source.planning import EXPLICIT
 from aeries_source.rejects import reject_row, rejects_item
 from aeries_source.runtime import SyncRuntime
 from aeries_source.side_by_side import side_by_side
-from aeries_source.tables import ENROLLMENT, STUDENTS, TOMBSTONE_COLUMN
+from aeries_source.tables import ENROLLMENT, STUDENTS, TOMBSTONE_COLUMN, Table
 from aeries_source.transform import (
     RejectedRecord,
     snake_case,
@@ -62,8 +65,7 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
         if rejected:
             yield rejects_item(rejected)
         if good:
-            hints = STUDENTS.hints({**text_column_hints(blanked), **columns})
-            yield dlt.mark.with_hints(good, hints, create_table_variant=True)
+            yield PendingRows(STUDENTS, good, {**text_column_hints(blanked), **columns})
 
     # Items name their tables through hints (students, rejects), as in attendance.attendance_resource.
     # Parallelized: its requests wait in a worker thread, not in the thread that writes every table.
@@ -90,7 +92,7 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
                 else:  # no longer at this school in Aeries: remove the row
                     tombstone = {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
                                  TOMBSTONE_COLUMN: True}
-                    items.append(dlt.mark.with_hints([tombstone], STUDENTS.hints(columns), create_table_variant=True))
+                    items.append(PendingRows(STUDENTS, [tombstone], dict(columns)))
             return items
 
         yield from _read_schools(runtime, state, codes, fetch)
@@ -103,10 +105,38 @@ def _read_schools(
 ) -> Iterator[Any]:
     """Yield each school's items (read side by side), then move the change watermark to the server's clock."""
     for _, items in side_by_side(codes, fetch):
-        yield from items
+        for item in items:
+            yield as_item(runtime, item) if isinstance(item, PendingRows) else item
     server_now = runtime.ensure_plan().server_now
     if server_now is not None:
         state["watermark"] = server_now.isoformat()
+
+
+@dataclass
+class PendingRows:
+    """Rows of one table read for a school, with the column hints they add, not yet made an item.
+
+    Read-ahead schools wait as these (made in the reading threads); `as_item` makes each one an
+    item when the resource yields it, in the extract thread, where dlt's schema and load id are.
+    """
+
+    table: Table
+    rows: List[Dict[str, Any]]
+    columns: Dict[str, Any] = field(default_factory=dict)
+
+
+def as_item(runtime: SyncRuntime, pending: PendingRows) -> Any:
+    """Make rows an item: an Arrow table typed as dlt would type them, or the dict rows when it cannot be one."""
+    hints = pending.table.hints(pending.columns)
+    known = dlt.current.source_schema().tables.get(pending.table.name, {}).get("columns", {})
+    table = rows_table(pending.rows, hints.get("columns") or {}, known)
+    if table is None:
+        return dlt.mark.with_hints(pending.rows, hints, create_table_variant=True)
+    row_columns = [c for c in DLT_ROW_COLUMNS
+                   if c in known or c in runtime.row_columns.get(pending.table.name, ())]
+    if row_columns:  # a table first made from dict rows has these NOT NULL
+        table = with_dlt_row_columns(table, row_columns, dlt.current.load_package_state()["load_id"])
+    return dlt.mark.with_hints(table, hints, create_table_variant=True)
 
 
 def _transform_records(
@@ -171,8 +201,7 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
                                                 functools.partial(_enrollment_row, blanked=blanked))
             items: List[Any] = [rejects_item(rejected)] if rejected else []
             if tombstones or good:
-                hints = ENROLLMENT.hints(text_column_hints(blanked))
-                items.append(dlt.mark.with_hints(tombstones + good, hints, create_table_variant=True))
+                items.append(PendingRows(ENROLLMENT, tombstones + good, text_column_hints(blanked)))
             return items
 
         yield from _read_schools(runtime, state, codes, fetch)

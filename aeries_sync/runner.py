@@ -26,7 +26,7 @@ from aeries_source.prefetch import AttendancePrefetcher
 from aeries_source.runtime import SyncRuntime
 from aeries_source.supabase import lock_down
 from aeries_source.sync import make_client
-from aeries_source.tables import ALL_TABLES, ATTENDANCE_HISTORY_SUMMARY, ATTENDANCE_RECORDS, BY_NAME
+from aeries_source.tables import ALL_TABLES, ATTENDANCE_HISTORY_SUMMARY, BY_NAME
 from aeries_sync.audit import AuditTrail, actor, record_read
 from aeries_sync.changes import ChangeCounts, diff, snapshot, window_filter
 from aeries_sync.failure_causes import (
@@ -134,7 +134,7 @@ def _run_sync(
             pipeline.sync_destination()
         runtime = start_sync(config, _resource_states(pipeline), client=client)
         if not options.dry_run:
-            runtime.attendance_row_columns = _attendance_row_columns(pipeline)
+            runtime.row_columns = _dlt_row_columns(pipeline)
     except Exception as exc:  # bad input, Aeries refusing, destination unreachable...: one line, no traceback
         code, status, message = classify_failure(exc, secrets)
         early = SyncResult(code, status, message, seconds=time.monotonic() - started)
@@ -229,15 +229,19 @@ def _refresh_measures(
         result.measures_error = type(exc).__name__
 
 
-def _attendance_row_columns(pipeline: dlt.Pipeline) -> Tuple[str, ...]:
-    """dlt's row columns that the destination's `attendance_records` has (see `SyncRuntime.attendance_row_columns`)."""
+def _dlt_row_columns(pipeline: dlt.Pipeline) -> Dict[str, Tuple[str, ...]]:
+    """dlt's row columns that each table of the destination has (see `SyncRuntime.row_columns`)."""
     with pipeline.sql_client() as client:
         if not client.has_dataset():
-            return ()
+            return {}
         rows = client.execute_sql(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            client.dataset_name, ATTENDANCE_RECORDS.name)
-    return tuple(sorted(c for (c,) in rows or () if c in DLT_ROW_COLUMNS))
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
+            client.dataset_name)
+    found: Dict[str, List[str]] = {}
+    for table, column in rows or ():
+        if column in DLT_ROW_COLUMNS:
+            found.setdefault(table, []).append(column)
+    return {table: tuple(sorted(columns)) for table, columns in found.items()}
 
 
 def _settings_record(options: SyncOptions, config: AeriesConfiguration) -> Dict[str, Any]:
