@@ -1,0 +1,41 @@
+"""Rows as Arrow tables, typed as dlt would type them, or left as dict rows when dlt would resolve them otherwise."""
+
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from aeries_source.arrow_rows import rows_table
+
+
+def test_columns_take_the_types_dlt_gives_their_values() -> None:
+    rows = [{"student_id": 1, "last_name": "A", "grade": 9, "active": True, "enter": date(2024, 8, 15), "gpa": 3.5},
+            {"student_id": 2, "last_name": None, "grade": 10, "active": False, "enter": None, "gpa": None}]
+    table = rows_table(rows, {}, {})
+    assert table is not None
+    assert dict(zip(table.column_names, table.schema.types, strict=True)) == {
+        "student_id": pa.int64(), "last_name": pa.string(), "grade": pa.int64(), "active": pa.bool_(),
+        "enter": pa.date32(), "gpa": pa.float64()}
+    assert table.to_pylist() == rows
+
+
+def test_a_column_without_values_needs_a_declared_or_known_type() -> None:
+    rows = [{"student_id": 1, "track": None, "leave": None, "nothing": None}]
+    table = rows_table(rows, {"track": {"data_type": "text"}}, {"leave": {"data_type": "date"}})
+    assert table is not None
+    assert table.column_names == ["student_id", "track", "leave"]  # dlt makes no column of untyped NULLs
+    assert table.schema.field("leave").type == pa.date32()
+
+
+def test_rows_dlt_would_coerce_or_split_stay_dict_rows() -> None:
+    assert rows_table([{"number": 1}, {"number": "2"}], {}, {}) is None  # mixed: dlt would add a variant
+    assert rows_table([{"number": 1}], {}, {"number": {"data_type": "text"}}) is None  # unlike the known type
+    assert rows_table([{"when": datetime(2024, 8, 15, 7, 30)}], {}, {}) is None  # no timestamps here
+    assert rows_table([{"terms": [1, 2]}], {}, {}) is None  # nested values
+    declared = {"enter_date": {"data_type": "date", "nullable": False}}
+    assert rows_table([{"enter_date": None}], declared, {}) is None  # NULL in a NOT NULL column
+
+
+def test_a_not_null_declared_column_is_declared_so_in_arrow() -> None:
+    declared = {"enter_date": {"data_type": "date", "nullable": False}}
+    table = rows_table([{"enter_date": date(2024, 8, 15)}], declared, {})
+    assert table is not None and not table.schema.field("enter_date").nullable
