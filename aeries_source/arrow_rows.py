@@ -7,7 +7,7 @@ known type) stays as dict rows, so dlt coerces it exactly as before.
 """
 
 from datetime import date, datetime
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence
 
 import pyarrow as pa
 
@@ -46,7 +46,7 @@ def _data_type(values: Sequence[Any]) -> Optional[str]:
 
 def rows_table(
     rows: Sequence[Mapping[str, Any]], declared: Mapping[str, Mapping[str, Any]],
-    known: Mapping[str, Mapping[str, Any]],
+    known: Mapping[str, Mapping[str, Any]], not_null: Collection[str] = (),
 ) -> Optional[pa.Table]:
     """Return the rows as one Arrow table, or None when they must stay dict rows.
 
@@ -54,6 +54,9 @@ def rows_table(
         rows: Dict rows of one table.
         declared: The columns the rows' hints declare (name -> dlt column spec).
         known: The table's columns in the schema so far (the destination's types).
+        not_null: Columns that are NOT NULL besides those `declared` so (the table's keys). Their
+            Arrow fields say so too: dlt warns about every item whose Arrow schema disagrees with
+            its hints.
 
     Returns:
         A table with a column per key that has a value or a declared type (dlt makes no column for
@@ -84,7 +87,7 @@ def rows_table(
         arrow_type = _ARROW_TYPES.get(found)
         if arrow_type is None:
             return None
-        nullable = (declared.get(name) or {}).get("nullable", True)
+        nullable = (declared.get(name) or {}).get("nullable", True) and name not in not_null
         if not nullable and any(v is None for v in values):
             return None
         fields.append(pa.field(name, arrow_type, nullable=bool(nullable)))

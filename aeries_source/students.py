@@ -129,7 +129,8 @@ def as_item(runtime: SyncRuntime, pending: PendingRows) -> Any:
     """Make rows an item: an Arrow table typed as dlt would type them, or the dict rows when it cannot be one."""
     hints = pending.table.hints(pending.columns)
     known = dlt.current.source_schema().tables.get(pending.table.name, {}).get("columns", {})
-    table = rows_table(pending.rows, hints.get("columns") or {}, known)
+    table = rows_table(pending.rows, hints.get("columns") or {}, known,
+                       not_null=(*pending.table.primary_key, *pending.table.merge_key))
     if table is None:
         return dlt.mark.with_hints(pending.rows, hints, create_table_variant=True)
     row_columns = [c for c in DLT_ROW_COLUMNS

@@ -39,3 +39,12 @@ def test_a_not_null_declared_column_is_declared_so_in_arrow() -> None:
     declared = {"enter_date": {"data_type": "date", "nullable": False}}
     table = rows_table([{"enter_date": date(2024, 8, 15)}], declared, {})
     assert table is not None and not table.schema.field("enter_date").nullable
+
+
+def test_key_columns_are_not_null_in_arrow_as_in_dlts_hints() -> None:
+    # dlt warns for every item whose Arrow schema disagrees with its hints (keys are NOT NULL there)
+    table = rows_table([{"student_id": 1, "school_code": 101, "grade": None}], {}, {"grade": {"data_type": "bigint"}},
+                       not_null=("student_id", "school_code"))
+    assert table is not None
+    assert [f.nullable for f in table.schema] == [False, False, True]
+    assert rows_table([{"student_id": None}], {}, {}, not_null=("student_id",)) is None
