@@ -130,7 +130,7 @@ def create_measures(pipeline: dlt.Pipeline, config: Optional[MeasuresConfigurati
             roles = api_roles(client)
             if _server_version(client) >= _SECURITY_INVOKER_SINCE:
                 view_options = " WITH (security_invoker = true)"
-        existing = _existing_measures(client)
+        existing = _existing_measures(client, columns)
         with client.begin_transaction():
             # Computed once for both summaries (half of their time), dropped before the commit.
             client.execute_sql(f"CREATE TEMPORARY TABLE {_FACTS_TABLE} AS {enrolled_facts_select(names, periods)}")
@@ -171,12 +171,11 @@ def _dataset_columns(client: Any) -> Dict[str, List[str]]:
     return columns
 
 
-def _existing_measures(client: Any) -> Dict[str, Tuple[bool, List[str]]]:
-    """The measures already in the dataset: whether each is a table, and its columns in order."""
+def _existing_measures(client: Any, columns: Dict[str, List[str]]) -> Dict[str, Tuple[bool, List[str]]]:
+    """The measures already in the dataset: whether each is a table, and its columns (from `_dataset_columns`)."""
     kinds = {name: kind for name, kind in client.execute_sql(
         "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = %s",
         client.dataset_name) or () if name in MEASURES}
-    columns = _dataset_columns(client)
     return {name: (kind != "VIEW", columns.get(name, [])) for name, kind in kinds.items()}
 
 

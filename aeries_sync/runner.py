@@ -26,7 +26,7 @@ from aeries_source.prefetch import AttendancePrefetcher
 from aeries_source.runtime import SyncRuntime
 from aeries_source.supabase import lock_down
 from aeries_source.sync import make_client
-from aeries_source.tables import ALL_TABLES, ATTENDANCE_HISTORY_SUMMARY, BY_NAME
+from aeries_source.tables import ALL_TABLES, BY_NAME
 from aeries_sync.audit import AuditTrail, actor, record_read
 from aeries_sync.changes import ChangeCounts, diff, snapshot, window_filter
 from aeries_sync.failure_causes import (
@@ -191,9 +191,8 @@ def _run_sync(
     except Exception as exc:
         result.exit_code, result.status, result.message = classify_failure(exc, secrets)
     _fill_result(result, runtime, started)
-    if options.part == REFERENCE:
-        pass  # the plan's attendance batches are the school tasks' to read
-    elif result.exit_code == EXIT_OK and (runtime.failed or runtime.remaining):
+    # A reference part leaves the plan's attendance batches to the school tasks: not partial.
+    if options.part != REFERENCE and result.exit_code == EXIT_OK and (runtime.failed or runtime.remaining):
         result.exit_code, result.status = EXIT_PARTIAL, "partial"
         result.message = (
             f"{len(runtime.failed)} batch(es) could not be read; the next run picks them up"
@@ -358,7 +357,7 @@ def _run_checkpointed(
             names = [attendance_resource_name(sc) for sc in sorted(runtime.active_schools or ())]
             source = source.with_resources(*names)
         elif options.part != ALL:
-            source = source.with_resources(*_part_resources(source, options.part))
+            source = source.with_resources(*_part_resources(source, options.part, runtime.school_codes))
         source.resources.add(sync_runs_resource(run_row("running")))
         done_before = len(runtime.done) + len(runtime.failed)
         runtime.start_run(sum(1 for name in source.resources.selected if name.startswith("attendance_")))
@@ -378,17 +377,16 @@ def _run_checkpointed(
             break  # nothing moved: stop rather than loop
 
 
-def _part_resources(source: DltSource, part: str) -> List[str]:
+def _part_resources(source: DltSource, part: str, school_codes: List[int]) -> List[str]:
     """The resources of one part of a sync: the reference tables, or the schools' attendance.
 
     Both create the declared side tables (`attendance_records` among them) when they are missing,
     so tasks that load attendance side by side find them made by the reference task before them.
     """
-    names = list(source.resources)
+    attendance = {attendance_resource_name(sc) for sc in school_codes}
     if part == ATTENDANCE:
-        return [n for n in names if n.startswith("attendance_") and n != ATTENDANCE_HISTORY_SUMMARY.name
-                ] + [DECLARED_TABLES_RESOURCE]
-    return [n for n in names if not n.startswith("attendance_") or n == ATTENDANCE_HISTORY_SUMMARY.name]
+        return [n for n in source.resources if n in attendance] + [DECLARED_TABLES_RESOURCE]
+    return [n for n in source.resources if n not in attendance]
 
 
 def _run_locked(pipeline: dlt.Pipeline, source: DltSource, options: SyncOptions, guarded: bool) -> LoadInfo:
