@@ -3,13 +3,15 @@
 import logging
 import time
 from datetime import date, timedelta
-from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple, Union
 
 import dlt
 import pyarrow as pa
 from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
+from aeries_source.attendance_columns import batch_values_of, vector_attendance_table
+from aeries_source.attendance_response import AttendanceResponse
 from aeries_source.attendance_table import DLT_ROW_COLUMNS, attendance_table, with_dlt_row_columns
 from aeries_source.calendar_index import CalendarIndex
 from aeries_source.checkpoint import attendance_resource_name, note_batch_read
@@ -271,10 +273,21 @@ def _progress_for(state: Dict[str, Any], plan_key: str, batches: Sequence[Batch]
 
 
 def _batch_table(
-    runtime: SyncRuntime, ctx: SchoolContext, batch: Batch, payload: List[Any]
+    runtime: SyncRuntime, ctx: SchoolContext, batch: Batch, payload: Union[AttendanceResponse, List[Any]]
 ) -> Tuple[pa.Table, int, List[Dict[str, Any]]]:
-    """Turn one batch's payload into its Arrow table (a tombstone per day first), its record count and rejects."""
-    rows: List[Dict[str, Any]] = []
+    """Turn one batch's payload into its Arrow table (a tombstone per day first), its record count and rejects.
+
+    A response Arrow parsed is transformed column by column (`attendance_columns`); one with any
+    record to reject, or that Arrow could not parse, row by row here.
+    """
+    batch_values = batch_values_of(batch, runtime.run_id)
+    if isinstance(payload, AttendanceResponse):
+        if payload.students is not None:
+            built = vector_attendance_table(ctx, batch, payload.students, runtime.pseudonymizer, batch_values)
+            if built is not None:
+                return built[0], built[1], []
+        payload = payload.records()
+    rows: List[Dict[str, Any]] = [tombstone_row(batch.school_code, day) for day in batch.days()]
     rejected: List[Dict[str, Any]] = []
     nym = runtime.pseudonymizer
 
@@ -282,10 +295,6 @@ def _batch_table(
         rejected.append(reject_row(runtime.run_id, batch.school_code, batch.start, batch.end, nym.raw(raw), reason))
 
     seen: Set[Tuple[Any, date]] = set()
-    day = batch.start
-    while day <= batch.end:
-        rows.append(tombstone_row(batch.school_code, day))
-        day += timedelta(days=1)
     for student in payload:
         student_id = student.get("StudentID") if isinstance(student, dict) else None
         days = student.get("AttendanceDays") if isinstance(student, dict) else None
@@ -309,6 +318,4 @@ def _batch_table(
             seen.add(key)
             row["student_id"] = nym.student_id(row["student_id"])
             rows.append(row)
-    batch_values = {"sync_run_id": runtime.run_id, "sync_batch": batch.number,
-                    "sync_batch_start": batch.start, "sync_batch_end": batch.end}
     return attendance_table(rows, batch_values), len(seen), rejected

@@ -23,6 +23,7 @@ from tenacity import (
 )
 
 from aeries_source import errors, settings
+from aeries_source.attendance_response import AttendanceResponse, parse_attendance
 from aeries_source.batching import aeries_date
 from aeries_source.dates import parse_server_datetime
 from aeries_source.limiter import RequestLimiter
@@ -201,7 +202,8 @@ class AeriesClient:
             return True
         if status_class is None:
             try:
-                response._aeries_json = orjson.loads(response.content)  # type: ignore[attr-defined]
+                decode = getattr(self._local, "decode", orjson.loads)
+                response._aeries_json = decode(response.content)  # type: ignore[attr-defined]
             except (orjson.JSONDecodeError, requests.exceptions.RequestException):
                 self._local.last_error_class = errors.MALFORMED_RESPONSE
                 return True
@@ -237,6 +239,7 @@ class AeriesClient:
         params: Optional[Dict[str, Any]] = None,
         school_code: Optional[int] = None,
         not_found_is_empty: bool = False,
+        decode: Callable[[bytes], Any] = orjson.loads,
     ) -> Any:
         """GET one Aeries route and return its parsed JSON body.
 
@@ -246,12 +249,15 @@ class AeriesClient:
             params: Query parameters besides `DatabaseYear`.
             school_code: The school the request is for, named in errors.
             not_found_is_empty: Treat 404 as an empty list (some districts answer 404 for "no rows").
+            decode: Parses the body; raises `orjson.JSONDecodeError` for a body that is not JSON
+                (retried as a malformed response).
 
         Raises:
             AeriesCriticalError: Authentication, TLS, DNS or connection-refused failures.
             AeriesRequestError: Failures left after every retry, and 4xx answers.
         """
         self._local.endpoint = endpoint
+        self._local.decode = decode
         what = self._describe(endpoint, school_code)
         logger.debug("GET %s", what)
         try:
@@ -260,9 +266,9 @@ class AeriesClient:
             )
         except requests.exceptions.RequestException as exc:
             raise self._error_from_exception(exc, what) from None
-        body = self._json_or_raise(response, what, not_found_is_empty)
+        body = self._json_or_raise(response, what, not_found_is_empty, decode)
         if self.on_read is not None:
-            rows = len(body) if isinstance(body, list) else 1
+            rows = len(body) if isinstance(body, (list, AttendanceResponse)) else 1
             self.on_read(EndpointRead(endpoint, school_code, dict(params or {}), rows))
         return body
 
@@ -279,7 +285,9 @@ class AeriesClient:
             error_class,
         )
 
-    def _json_or_raise(self, response: Response, what: str, not_found_is_empty: bool) -> Any:
+    def _json_or_raise(
+        self, response: Response, what: str, not_found_is_empty: bool, decode: Callable[[bytes], Any]
+    ) -> Any:
         status = response.status_code
         error_class = errors.classify_status(status)
         if error_class is None:
@@ -287,7 +295,7 @@ class AeriesClient:
             if parsed is not None:
                 return parsed
             try:
-                return orjson.loads(response.content)
+                return decode(response.content)
             except (orjson.JSONDecodeError, requests.exceptions.RequestException):
                 self.stats.record_error(errors.MALFORMED_RESPONSE)
                 raise errors.AeriesRequestError(
@@ -403,11 +411,16 @@ class AeriesClient:
 
     def attendance(self, school_code: int, start: date, end: date) -> List[Dict[str, Any]]:
         """Return the school-wide attendance for `start`..`end` (both inclusive)."""
+        return self.attendance_response(school_code, start, end).records()
+
+    def attendance_response(self, school_code: int, start: date, end: date) -> AttendanceResponse:
+        """Return the school-wide attendance for `start`..`end` (both inclusive), in Arrow columns when it can be."""
         path = settings.ATTENDANCE_PATH.format(school_code=school_code)
         params = {"StartDate": aeries_date(start), "EndDate": aeries_date(end)}
-        return _as_list(
-            self.get_json("attendance", path, params, school_code=school_code, not_found_is_empty=True)
-        )
+        body = self.get_json("attendance", path, params, school_code=school_code, not_found_is_empty=True,
+                             decode=parse_attendance)
+        # A 404 read as "no rows" is an empty list, not a parsed response.
+        return body if isinstance(body, AttendanceResponse) else AttendanceResponse(b"[]", None, _as_list(body))
 
     def attendance_history_summary(self, school_code: int, school_year: str) -> List[Dict[str, Any]]:
         """Return Aeries's own yearly attendance counts of the school's students (`school_year` is `yyyy-yyyy`).

@@ -31,6 +31,10 @@ class Batch:
     start: date
     end: date
 
+    def days(self) -> List[date]:
+        """Every date of the window, first to last."""
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
 
 @dataclass(frozen=True)
 class SchoolRange:

@@ -6,8 +6,9 @@ import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
+from aeries_source.attendance_response import AttendanceResponse
 from aeries_source.client import AeriesClient
 from aeries_source.errors import AeriesCriticalError, AeriesError
 from aeries_source.planning import Batch
@@ -26,7 +27,7 @@ class WindowRead:
         seconds: Wall time of the request, retries and back-off included.
     """
 
-    payload: Optional[List[Dict[str, Any]]] = None
+    payload: Union[AttendanceResponse, List[Dict[str, Any]], None] = None
     error: Optional[AeriesError] = None
     requests: int = 0
     seconds: float = 0.0
@@ -36,7 +37,7 @@ def read_window(client: AeriesClient, batch: Batch) -> WindowRead:
     """Request one batch's attendance in the calling thread and return the payload or the error."""
     started, attempts = time.monotonic(), client.thread_attempts()
     try:
-        payload = client.attendance(batch.school_code, batch.start, batch.end)
+        payload = client.attendance_response(batch.school_code, batch.start, batch.end)
     except AeriesError as exc:
         return WindowRead(error=exc, requests=client.thread_attempts() - attempts,
                           seconds=time.monotonic() - started)

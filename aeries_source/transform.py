@@ -140,6 +140,14 @@ def _lookup(ctx: SchoolContext, code: str) -> AbsenceCode:
     return found
 
 
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def _is_bigint(value: Any) -> bool:
+    """Tell whether a JSON value fits a bigint column (type(), not isinstance: a bool is no number)."""
+    return type(value) is int and _BIGINT_MIN <= value <= _BIGINT_MAX
+
+
 def _classes_by_period(day: Mapping[str, Any]) -> Dict[str, Tuple[str, Optional[int]]]:
     classes = day.get("Classes")
     if classes is None:
@@ -159,7 +167,7 @@ def _classes_by_period(day: Mapping[str, Any]) -> Dict[str, Tuple[str, Optional[
         if not isinstance(code, str):
             raise RejectedRecord("class AttendanceCode is missing or not text")
         section = item.get("SectionNumber")
-        if section is not None and not isinstance(section, int):
+        if section is not None and not _is_bigint(section):
             raise RejectedRecord("SectionNumber is not an integer")
         if code.strip():  # blank text means no code for the period
             by_period[period] = (code, section)
@@ -182,7 +190,7 @@ def attendance_day_row(ctx: SchoolContext, student_id: Any, day: Mapping[str, An
     Raises:
         RejectedRecord: When a field is missing, of the wrong type, or names an unknown code.
     """
-    if type(student_id) is not int or student_id <= 0:  # type(), not isinstance: a bool is no id
+    if not _is_bigint(student_id) or student_id <= 0:
         raise RejectedRecord("StudentID is missing or not a positive integer")
     facts = ctx.day_facts(day.get("CalendarDate"))
     all_day_code = day.get("AllDayAttendanceCode") or ""

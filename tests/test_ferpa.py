@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 from sync_truth import columns_of, expected_attendance, query
 
+from aeries_source.attendance_response import parse_attendance
 from aeries_source.client import AeriesClient
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_sync.runner import EXIT_OK, run_sync
@@ -76,17 +78,18 @@ def test_audit_trail_has_operations_but_no_student_data(sim, make_options, tmp_p
 
 
 def test_untransformable_records_go_to_rejects_and_the_run_goes_on(sim, make_options, monkeypatch):
-    original = AeriesClient.attendance
+    original = AeriesClient.attendance_response
 
     def with_bad_records(self, school_code, start, end):
-        payload = original(self, school_code, start, end)
-        return payload + [
+        # As if the server had sent them: the body is parsed again as the client parses a response.
+        payload = original(self, school_code, start, end).records()
+        return parse_attendance(orjson.dumps(payload + [
             {"StudentID": 99000001, "AttendanceDays": [{"CalendarDate": start.isoformat() + "T00:00:00",
                                                         "AllDayAttendanceCode": "?", "Classes": []}]},
             {"StudentID": 99000002, "AttendanceDays": "not a list"},
-        ]
+        ]))
 
-    monkeypatch.setattr(AeriesClient, "attendance", with_bad_records)
+    monkeypatch.setattr(AeriesClient, "attendance_response", with_bad_records)
     options = make_options(sim, batch_days=90)
     result = run_sync(options)
     assert result.exit_code == EXIT_OK, result.message

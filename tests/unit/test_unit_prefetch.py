@@ -37,7 +37,7 @@ class FakeClient:
     def thread_attempts(self) -> int:
         return int(getattr(self._local, "n", 0))
 
-    def attendance(self, school_code: int, start: date, end: date) -> List[Dict[str, Any]]:
+    def attendance_response(self, school_code: int, start: date, end: date) -> List[Dict[str, Any]]:
         self.gate.wait(5)
         with self._lock:
             self.calls.append((school_code, start, threading.current_thread().name))
