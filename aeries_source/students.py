@@ -3,7 +3,7 @@
 import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.common.typing import TDataItems
@@ -58,14 +58,24 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
     if runtime.pseudonymizer.enabled:
         columns.update({"state_student_id": {"data_type": "text"}, "student_number": {"data_type": "text"}})
 
-    def rows(sc: int, records: List[Dict[str, Any]]) -> Iterator[Any]:
+    def rows(sc: int, pages: Iterable[List[Dict[str, Any]]]) -> List[Any]:
+        """A school's items: its rejects, then all its rows as one item.
+
+        One item per school, not per page: dlt recomputes the table's schema for every item that
+        carries hints (about 10 ms each, in the thread that writes every table).
+        """
         blanked: Set[str] = set()
-        good, rejected = _transform_records(runtime, sc, "students", records,
-                                            lambda r: _student_row(r, fields, date_fields, blanked))
-        if rejected:
-            yield rejects_item(rejected)
+        good: List[Dict[str, Any]] = []
+        items: List[Any] = []
+        for page in pages:
+            page_rows, rejected = _transform_records(runtime, sc, "students", page,
+                                                     lambda r: _student_row(r, fields, date_fields, blanked))
+            good += page_rows
+            if rejected:
+                items.append(rejects_item(rejected))
         if good:
-            yield PendingRows(STUDENTS, good, {**text_column_hints(blanked), **columns})
+            items.append(PendingRows(STUDENTS, good, {**text_column_hints(blanked), **columns}))
+        return items
 
     # Items name their tables through hints (students, rejects), as in attendance.attendance_resource.
     # Parallelized: its requests wait in a worker thread, not in the thread that writes every table.
@@ -80,20 +90,19 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
             Transformed here, page by page: a decoded Aeries student carries a hundred fields,
             the rows only the chosen ones, and schools read ahead wait as rows.
             """
-            items: List[Any] = []
             if _full_refresh(runtime, changed, sc):
-                for page in client.students(sc):
-                    items += rows(sc, page)
-                return items
+                return rows(sc, client.students(sc))
+            found: List[List[Dict[str, Any]]] = []
+            tombstones: List[Any] = []
             for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
                 records = [r for r in client.student(sc, sid) if r.get("SchoolCode", sc) == sc]
                 if records:
-                    items += rows(sc, records)
+                    found.append(records)
                 else:  # no longer at this school in Aeries: remove the row
                     tombstone = {"student_id": runtime.pseudonymizer.student_id(sid), "school_code": sc,
                                  TOMBSTONE_COLUMN: True}
-                    items.append(PendingRows(STUDENTS, [tombstone], dict(columns)))
-            return items
+                    tombstones.append(PendingRows(STUDENTS, [tombstone], dict(columns)))
+            return rows(sc, found) + tombstones
 
         yield from _read_schools(runtime, state, codes, fetch)
 

@@ -1,6 +1,7 @@
 """dlt's DuckDB and Postgres destinations, tuned for repeated checkpoint runs of one sync."""
 
 import copy
+import functools
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 import dlt
@@ -10,7 +11,6 @@ from dlt.common.destination.client import FollowupJobRequest, PreparedTableSchem
 from dlt.common.destination.reference import DestinationReference
 from dlt.common.typing import TSecretStrValue
 from dlt.common.utils import digest128
-from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.impl.postgres.configuration import PostgresClientConfiguration, PostgresCredentials
 from dlt.destinations.impl.postgres.postgres import PostgresClient
 from dlt.destinations.job_client_impl import SqlJobClientBase
@@ -26,7 +26,7 @@ class MergeOnMergeKeyJob(SqlMergeFollowupJob):
     databases from hash-joining the staged rows, so every merge compared the growing table with
     them row by row: measured ~5 s of a Postgres full year in checkpoint runs
     (`attendance_records`: key school, student, date; merge key school, date). Deduplication of
-    the staged rows on the primary key is unchanged.
+    the staged rows on the primary key is unchanged (a table may declare it unneeded: `Table.staged_unique`).
     Depends on dlt 1.31's `SqlMergeFollowupJob._gen_key_table_clauses`; re-check on upgrade.
     """
 
@@ -44,8 +44,16 @@ class _MergesOnMergeKey(SqlJobClientBase):
         return [MergeOnMergeKeyJob.from_table_chain(table_chain, self.sql_client)]
 
 
-class _DuckDbClient(_MergesOnMergeKey, DuckDbClient):
-    pass
+@functools.lru_cache(maxsize=None)
+def _duckdb_client_class() -> Type[SqlJobClientBase]:
+    """dlt's DuckDB client with `MergeOnMergeKeyJob`, made on first use.
+
+    Importing dlt's DuckDB client imports duckdb itself, 22 MiB of a process's memory that a sync
+    into Postgres never uses.
+    """
+    from dlt.destinations.impl.duckdb.duck import DuckDbClient
+
+    return type("_DuckDbClient", (_MergesOnMergeKey, DuckDbClient), {})
 
 
 class _PostgresClient(_MergesOnMergeKey, PostgresClient):
@@ -90,8 +98,8 @@ class DuckDb(_CapabilitiesOnce, dlt.destinations.duckdb):
     """`dlt.destinations.duckdb` with capabilities computed once and merges on the merge key."""
 
     @property
-    def client_class(self) -> Type[DuckDbClient]:
-        return _DuckDbClient
+    def client_class(self) -> Type[SqlJobClientBase]:  # type: ignore[override]
+        return _duckdb_client_class()
 
 
 @configspec(init=False)

@@ -65,3 +65,16 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
+
+
+def arrow_on_system_allocator() -> None:
+    """Let Arrow allocate from the C library's malloc instead of its own mimalloc pool.
+
+    mimalloc keeps what Arrow frees for reuse: measured on a full year of 20 x 2,000 into Postgres,
+    peak RSS 300 -> 248 MiB with the system allocator (the two glibc arenas of
+    `limit_malloc_arenas`), at the same speed. Arrow never held more than 40 MiB at once there.
+    Call it first thing in a process (the command does): memory Arrow already holds stays where it is.
+    """
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())

@@ -227,9 +227,10 @@ def run_worker(options: Dict[str, Any], sample_interval: float = 0.05) -> Dict[s
 def _worker_main(raw: str) -> int:
     import logging
 
-    from aeries_sync.tuning import limit_malloc_arenas
+    from aeries_sync.tuning import arrow_on_system_allocator, limit_malloc_arenas
 
     limit_malloc_arenas()  # as the command does, first thing
+    arrow_on_system_allocator()
 
     logging.basicConfig(level=logging.WARNING)
     from aeries_source.client import RetryPolicy

@@ -6,7 +6,7 @@ The district is small and the school year is ten weeks old, cut into weekly batc
 """
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
@@ -271,4 +271,28 @@ def test_a_failed_batch_is_left_to_the_next_run(district, make_options):
     assert second.exit_code == EXIT_OK, second.message
     assert any(u.school_code == 103 and u.start <= lost.start and lost.end <= u.end for u in second.plan.batches) \
         or _days(second.plan.batches, 103) >= _days([lost], 103), "the next run does not re-read the failed batch"
+    assert_everything_matches(sim, options, YEAR_START, sim.today)
+
+
+def test_batches_overlapping_in_one_run_stage_each_school_day_once(district, make_options):
+    """A failed window retried beside a requested range that starts inside it: both are read in one run.
+
+    The attendance table is staged as deduplicated (dlt skips its merge's deduplication), so the
+    run must stage each school-day once; a duplicate would break the primary key.
+    """
+    sim = district
+    options = _options(make_options, sim)
+    _lose_third_batch_of_103(sim, options)
+    first = run_sync(options)
+    assert first.exit_code == EXIT_PARTIAL, first.message
+    lost = [u for u in first.plan.batches if u.school_code == 103][2]
+
+    start = lost.start + timedelta(days=3)  # the requested range begins inside the failed window
+    second = run_sync(_options(make_options, sim, start_date=start, end_date=sim.today,
+                               checkpoint_every=None, checkpoint_seconds=0))
+    assert second.exit_code == EXIT_OK, second.message
+    assert second.pipeline_runs >= 1
+    batches_103 = [u for u in second.plan.batches if u.school_code == 103]
+    assert any(u.start == lost.start and u.end == lost.end for u in batches_103), "the failed window is not retried"
+    assert any(u.start == start for u in batches_103), "the requested range does not start inside it"
     assert_everything_matches(sim, options, YEAR_START, sim.today)

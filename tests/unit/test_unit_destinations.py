@@ -4,7 +4,7 @@ import dlt
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from aeries_sync.destinations import DuckDb, MergeOnMergeKeyJob, Postgres, _DuckDbClient, _MergesOnMergeKey
+from aeries_sync.destinations import DuckDb, MergeOnMergeKeyJob, Postgres, _duckdb_client_class, _MergesOnMergeKey
 
 
 def comparable(caps):
@@ -81,7 +81,7 @@ def test_a_merge_on_real_duckdb_replaces_school_days_and_deduplicates_on_the_pri
     assert [tuple(r) for r in rows] == [(1, 10, 1, "U"), (1, 10, 2, "A"), (2, 10, 1, "A")]
 
     with pipeline.destination_client() as job_client:
-        assert isinstance(job_client, _DuckDbClient)
+        assert isinstance(job_client, _duckdb_client_class())
         table = job_client.prepare_load_table("marks")
         sql = " ".join(MergeOnMergeKeyJob.gen_merge_sql([table], job_client.sql_client))
     assert "DELETE" in sql and " OR " not in sql
