@@ -16,6 +16,10 @@ from aeries_source.errors import AeriesConfigError
 # checkpoint's fixed cost (a pipeline run, about 0.25 s; benchmarks/README.md) stays a few percent
 # of the sync at any speed. No batch limit unless one is set.
 DEFAULT_CHECKPOINT_SECONDS = 10.0
+# DuckDB's default is 80 % of the machine's memory, and its merge of a full year took the sync's
+# peak RSS from ~300 to 520 MiB; at 100 MB it was 335 MiB, and the load ~1 s slower (benchmarks/README.md).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "100MB"
+_MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
 
 
 @configspec
@@ -28,6 +32,8 @@ class SyncSettings(BaseConfiguration):
     """Seconds a pipeline run reads before it commits a checkpoint (0: no time limit)."""
     audit_log: Optional[str] = None
     """Append a JSON-lines audit trail of every sync to this file (no student data)."""
+    duckdb_memory_limit: Optional[str] = DEFAULT_DUCKDB_MEMORY_LIMIT
+    """DuckDB's `memory_limit` for the sync's connection (`"100MB"`, `"1GB"`); empty: DuckDB's default."""
 
 
 ALL = "all"
@@ -55,6 +61,7 @@ class SyncOptions:
     checkpoint_every: Optional[int] = None
     checkpoint_seconds: Optional[float] = DEFAULT_CHECKPOINT_SECONDS
     audit_log: Optional[str] = None
+    duckdb_memory_limit: Optional[str] = DEFAULT_DUCKDB_MEMORY_LIMIT
     # What the sync loads: everything (`ALL`, the command), or one part of it for an orchestrator's
     # task: the reference tables (`REFERENCE`) or the attendance of the selected schools (`ATTENDANCE`).
     part: str = "all"
@@ -114,6 +121,9 @@ def validate_options(options: SyncOptions) -> None:
     """
     if options.checkpoint_every is not None and options.checkpoint_every < 1:
         raise AeriesConfigError("checkpoint_every must be a positive number of batches")
+    if options.duckdb_memory_limit and not _MEMORY_SIZE.match(options.duckdb_memory_limit):
+        raise AeriesConfigError(f"duckdb_memory_limit must be a size such as \"100MB\" or \"2GB\", "
+                                f"not {options.duckdb_memory_limit!r}")
     if options.checkpoint_seconds is not None and options.checkpoint_seconds < 0:
         raise AeriesConfigError("checkpoint_seconds cannot be negative (0 means no time limit)")
     if options.destination not in ("duckdb", "postgres"):

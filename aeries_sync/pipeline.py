@@ -79,7 +79,8 @@ def sync_connection(options: SyncOptions) -> Iterator[Any]:
     created = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with contextlib.closing(duckdb.connect(str(path))) as connection:
+        config: Dict[str, Any] = {"memory_limit": options.duckdb_memory_limit} if options.duckdb_memory_limit else {}
+        with contextlib.closing(duckdb.connect(str(path), config=config)) as connection:
             yield connection
     finally:
         if created:

@@ -133,6 +133,7 @@ def options_from(args: argparse.Namespace) -> SyncOptions:
         checkpoint_seconds=(args.checkpoint_seconds if args.checkpoint_seconds is not None
                             else command.checkpoint_seconds),
         audit_log=args.audit_log or command.audit_log,
+        duckdb_memory_limit=command.duckdb_memory_limit,
     )
 
 

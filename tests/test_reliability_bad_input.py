@@ -35,6 +35,7 @@ CASES = [
     pytest.param([], {"SOURCES__AERIES__BATCH_DAYS": "weekly"}, id="config-batch-days-not-a-number"),
     pytest.param([], {"SOURCES__AERIES__ROWS_PER_ITEM": "-5"}, id="config-negative-rows-per-item"),
     pytest.param([], {"SYNC__CHECKPOINT_EVERY": "0"}, id="config-zero-checkpoint"),
+    pytest.param([], {"SYNC__DUCKDB_MEMORY_LIMIT": "lots"}, id="config-duckdb-memory-limit-not-a-size"),
     pytest.param([], {"SOURCES__AERIES__LOOKBACK_DAYS": "-1"}, id="config-negative-lookback"),
     pytest.param([], {"SOURCES__AERIES__START_DATE": "2024-02-30"}, id="config-impossible-date"),
     pytest.param([], {"SOURCES__AERIES__START_DATE": "2024-10-10", "SOURCES__AERIES__END_DATE": "2024-10-01"},
