@@ -22,7 +22,9 @@ DEFAULT_END_DATE = date(2025, 6, 12)
 DEFAULT_DATABASE_YEAR = 2024
 DEFAULT_BATCH_DAYS = 30
 DEFAULT_ROWS_PER_ITEM = 5_000
-DEFAULT_STUDENT_PAGE_SIZE = 500
+# As the API's own recipe pages (StartingRecord n, EndingRecord n+999): with 500 a school of 2,000
+# took 5 requests instead of 3, and 100 ms of latency per response cost the full year ~1.5 s more.
+DEFAULT_STUDENT_PAGE_SIZE = 1000
 DEFAULT_LOOKBACK_DAYS = 14
 # StudentDataChanges is asked for changes since the last watermark minus this overlap, since the
 # server's change times and its clock are read in separate requests.

@@ -113,7 +113,9 @@ def _read_schools(
     runtime: SyncRuntime, state: Dict[str, Any], codes: Sequence[int], fetch: Callable[[int], List[Any]]
 ) -> Iterator[Any]:
     """Yield each school's items (read side by side), then move the change watermark to the server's clock."""
-    for _, items in side_by_side(codes, fetch):
+    # Two schools at a time: a decoded page of a thousand Aeries students is ~15 MB of Python
+    # objects, and the attendance reads share the client's request slots anyway.
+    for _, items in side_by_side(codes, fetch, ahead=2):
         for item in items:
             yield as_item(runtime, item) if isinstance(item, PendingRows) else item
     server_now = runtime.ensure_plan().server_now

@@ -289,11 +289,11 @@ def test_students_pages(mock: Any) -> None:
     assert client.stats.by_endpoint["students"] == 3
 
 
-def test_students_default_page_is_1_to_500(mock: Any) -> None:
+def test_students_default_page_is_1_to_1000(mock: Any) -> None:
     mock.get(API + "schools/901/students", json=[])
     assert list(make_client().students(901)) == [[]]
     assert query(mock.calls[0])["StartingRecord"] == ["1"]
-    assert query(mock.calls[0])["EndingRecord"] == ["500"]
+    assert query(mock.calls[0])["EndingRecord"] == ["1000"]
 
 
 def test_students_retries_a_failed_page(mock: Any) -> None:
