@@ -7,7 +7,6 @@ from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple, Union
 
 import dlt
 import pyarrow as pa
-import pyarrow.compute as pc
 from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
@@ -23,7 +22,7 @@ from aeries_source.planning import Batch
 from aeries_source.rejects import reject_row
 from aeries_source.runtime import SyncRuntime
 from aeries_source.sync_batches import batch_row
-from aeries_source.tables import ATTENDANCE_RECORDS, DATA_THROUGH, REJECTS, SYNC_BATCHES, TOMBSTONE_COLUMN
+from aeries_source.tables import ATTENDANCE_RECORDS, DATA_THROUGH, REJECTS, SYNC_BATCHES
 from aeries_source.transform import (
     RejectedRecord,
     SchoolContext,
@@ -102,9 +101,6 @@ def _read_school(
     read_before = _read_by_plan(state, plan_key)
     ctx = _school_context(runtime.client, school_code)
     breaker = runtime.breaker(school_code)
-    # The days this run has read: a plan may hold overlapping batches (a failed window retried
-    # beside a delta range), and the run's staged rows must be unique by key (`staged_unique`).
-    read_days: Set[date] = set()
     for batch in batches:
         window = (batch.start.isoformat(), batch.end.isoformat())
         if runtime.is_skipped(batch):
@@ -138,10 +134,6 @@ def _read_school(
             continue
         started = time.monotonic()
         table, records, rejected = _batch_table(runtime, ctx, batch, read.payload or [])
-        days = batch.days()
-        if read_days.intersection(days):
-            table, records = _without_days(table, read_days)
-        read_days.update(days)
         requests_made, seconds = read.requests, read.seconds + time.monotonic() - started
         # The decoded response (megabytes of Python objects) must not stay referenced while this
         # generator waits at a yield: with a school per resource that was most of the peak memory.
@@ -167,12 +159,6 @@ def _read_school(
         # lock, so the next delta sync starts no later than today's first unlocked day.
         open_from = ctx.calendar.first_unlocked_day()
         state["open_from"] = open_from.isoformat() if open_from else None
-
-
-def _without_days(table: pa.Table, days: Set[date]) -> Tuple[pa.Table, int]:
-    """Drop a batch's rows (tombstones too) of days already read in this run; also return its record count left."""
-    kept = table.filter(pc.invert(pc.is_in(table.column("attendance_date"), pa.array(sorted(days), pa.date32()))))
-    return kept, kept.num_rows - (pc.sum(kept.column(TOMBSTONE_COLUMN)).as_py() or 0)
 
 
 def _gathered(items: Iterator[Any], rows_per_item: int, legacy_columns: Sequence[str] = ()) -> Iterator[Any]:

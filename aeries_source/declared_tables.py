@@ -58,4 +58,4 @@ def _hints(table: Table) -> Any:
     # Without values an untyped key column fails normalize (UnboundColumnException), and typing it
     # here would guess what Aeries sends: a wrong guess makes dlt add a variant column later.
     columns: Any = {name: dict(spec) for name, spec in table.columns.items()}
-    return dlt.mark.make_hints(table_name=table.name, write_disposition=table.write_disposition(), columns=columns)
+    return dlt.mark.make_hints(table_name=table.name, write_disposition="merge", columns=columns)

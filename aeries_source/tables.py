@@ -26,15 +26,6 @@ class Table:
     primary_key: Tuple[str, ...]
     merge_key: Tuple[str, ...] = ()
     columns: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # The source never stages two rows of one key in a load: dlt's merge may skip its
-    # deduplication (a window function over every staged row, a second of a full year's load).
-    staged_unique: bool = False
-
-    def write_disposition(self) -> Any:
-        """dlt's write disposition of the table: merge, declared deduplicated when `staged_unique`."""
-        if self.staged_unique:
-            return {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
-        return "merge"
 
     def hints(self, extra_columns: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Any:
         """Return dlt hints for items of this table (a fresh dict per use: dlt may modify hints it is given)."""
@@ -42,7 +33,7 @@ class Table:
         for name, spec in (extra_columns or {}).items():
             columns[name] = {**columns.get(name, {}), **spec}
         return dlt.mark.make_hints(
-            table_name=self.name, write_disposition=self.write_disposition(), primary_key=list(self.primary_key),
+            table_name=self.name, write_disposition="merge", primary_key=list(self.primary_key),
             merge_key=list(self.merge_key) if self.merge_key else None, columns=columns,
         )
 
@@ -61,7 +52,7 @@ class Table:
         return {"name": self.name, **self._hint_args()}
 
     def _hint_args(self) -> Dict[str, Any]:
-        args: Dict[str, Any] = {"write_disposition": self.write_disposition(), "primary_key": list(self.primary_key),
+        args: Dict[str, Any] = {"write_disposition": "merge", "primary_key": list(self.primary_key),
                                 "columns": {name: dict(spec) for name, spec in self.columns.items()}}
         if self.merge_key:
             args["merge_key"] = list(self.merge_key)
@@ -125,9 +116,6 @@ ATTENDANCE_RECORDS = Table(
         "sync_run_id": {"data_type": "text"},
         **_TOMBSTONE,
     },
-    # A batch's rows are unique by key (attendance.py rejects a second record of a student and
-    # day), its tombstones one per day, and a run reads each school-day once (`_read_school`).
-    staged_unique=True,
 )
 
 # Every column declared with its type (the row is `rejects.reject_row`): the table exists before the

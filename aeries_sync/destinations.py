@@ -26,7 +26,7 @@ class MergeOnMergeKeyJob(SqlMergeFollowupJob):
     databases from hash-joining the staged rows, so every merge compared the growing table with
     them row by row: measured ~5 s of a Postgres full year in checkpoint runs
     (`attendance_records`: key school, student, date; merge key school, date). Deduplication of
-    the staged rows on the primary key is unchanged (a table may declare it unneeded: `Table.staged_unique`).
+    the staged rows on the primary key is unchanged.
     Depends on dlt 1.31's `SqlMergeFollowupJob._gen_key_table_clauses`; re-check on upgrade.
     """
 

@@ -277,8 +277,8 @@ def test_a_failed_batch_is_left_to_the_next_run(district, make_options):
 def test_batches_overlapping_in_one_run_stage_each_school_day_once(district, make_options):
     """A failed window retried beside a requested range that starts inside it: both are read in one run.
 
-    The attendance table is staged as deduplicated (dlt skips its merge's deduplication), so the
-    run must stage each school-day once; a duplicate would break the primary key.
+    The run stages the overlapping school-days twice; the merge must still store each record once
+    (dlt's deduplication on the primary key; without it the insert breaks the key constraint).
     """
     sim = district
     options = _options(make_options, sim)
