@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aeries_source.attendance_table import ATTENDANCE_SCHEMA, attendance_table
+from aeries_source.attendance_table import ATTENDANCE_SCHEMA, attendance_table, repeated
 from aeries_source.planning import Batch
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.settings import ALL_PERIODS
@@ -113,7 +113,7 @@ def _records_table(
     correction_deadlines = pa.array([f.correction_deadline for f in facts], type=pa.date32())
 
     columns: Dict[str, pa.Array] = {
-        "school_code": _repeated(ctx.school_code, pa.int64(), count),
+        "school_code": repeated(ctx.school_code, pa.int64(), count),
         "student_id": _pseudonyms(day_student, pseudonymizer),
         "attendance_date": pa.array((ordinals - _EPOCH_ORDINAL).astype(np.int32)).cast(pa.date32()),
         "all_day_code": _texts_where(day_codes.texts, day_code, has_all_day),
@@ -123,13 +123,13 @@ def _records_table(
         "tardy_count": pa.array(tardies.astype(np.int64)),
         "can_be_corrected": pa.array(np.array([f.can_be_corrected for f in facts], dtype=bool)[day_date]),
         "correction_deadline": correction_deadlines.take(pa.array(day_date)),
-        TOMBSTONE_COLUMN: _repeated(False, pa.bool_(), count),
+        TOMBSTONE_COLUMN: repeated(False, pa.bool_(), count),
     }
     columns.update(periods.columns(meeting))
     arrays = []
     for field in ATTENDANCE_SCHEMA:
         if field.name in batch_values:
-            arrays.append(_repeated(batch_values[field.name], field.type, count))
+            arrays.append(repeated(batch_values[field.name], field.type, count))
         else:
             arrays.append(columns[field.name])
     return pa.Table.from_arrays(arrays, schema=ATTENDANCE_SCHEMA)
@@ -238,10 +238,6 @@ def _take(values: pa.Array, indices: Any) -> pa.Array:
 
 def _texts_where(texts: pa.Array, index: np.ndarray, keep: np.ndarray) -> pa.Array:
     return _take(texts, _indices(np.where(keep, index, -1)))
-
-
-def _repeated(value: Any, arrow_type: pa.DataType, count: int) -> pa.Array:
-    return pa.repeat(pa.scalar(value, type=arrow_type), count)
 
 
 def _pseudonyms(student_ids: pa.Array, pseudonymizer: Pseudonymizer) -> pa.Array:

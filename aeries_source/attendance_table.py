@@ -45,7 +45,7 @@ def attendance_table(rows: Sequence[Mapping[str, Any]], batch_values: Mapping[st
     for field in ATTENDANCE_SCHEMA:
         name = field.name
         if name in batch_values:
-            arrays.append(_repeated(batch_values[name], field.type, count))
+            arrays.append(repeated(batch_values[name], field.type, count))
         elif name in present:
             arrays.append(pa.array([row.get(name) for row in rows], type=field.type))
         else:
@@ -53,8 +53,8 @@ def attendance_table(rows: Sequence[Mapping[str, Any]], batch_values: Mapping[st
     return pa.Table.from_arrays(arrays, schema=ATTENDANCE_SCHEMA)
 
 
-def _repeated(value: Any, arrow_type: pa.DataType, count: int) -> pa.Array:
-    """One value repeated `count` times, without a Python list of that length."""
+def repeated(value: Any, arrow_type: pa.DataType, count: int) -> pa.Array:
+    """Return one value repeated `count` times, without a Python list of that length."""
     return pa.repeat(pa.scalar(value, type=arrow_type), count)
 
 
@@ -71,7 +71,7 @@ def with_dlt_row_columns(table: pa.Table, names: Collection[str], load_id: str) 
     count = table.num_rows
     for name in DLT_ROW_COLUMNS:
         if name in names and name not in table.column_names:
-            values = (_repeated(load_id, pa.string(), count) if name == "_dlt_load_id"
+            values = (repeated(load_id, pa.string(), count) if name == "_dlt_load_id"
                       else pa.array(generate_dlt_ids(count), type=pa.string()))
             table = table.append_column(pa.field(name, pa.string(), nullable=False), values)
     return table
