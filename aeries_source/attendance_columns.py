@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -97,7 +97,8 @@ def _records_table(
     _check_one_record_per_day(day_student.to_numpy(), ordinals)
 
     # A missing or null all-day code is no code, as an empty one is.
-    day_codes, day_code = _codes(ctx, *_distinct(pc.fill_null(all_day_codes, "")))
+    day_code_texts, day_code = _distinct(pc.fill_null(all_day_codes, ""))
+    day_codes = _codes(ctx, day_code_texts)
     has_all_day = ~day_codes.blank[day_code]
 
     periods = _Periods(ctx, classes_lists, count)
@@ -151,7 +152,8 @@ class _Periods:
         if any(n is None for n in period_numbers):
             raise _NotPlain("a Period outside 0-9")
         class_period = np.array(period_numbers, dtype=np.int64)[period_index]
-        self.codes, class_code = _codes(ctx, *_distinct(codes))
+        code_texts, class_code = _distinct(codes)
+        self.codes = _codes(ctx, code_texts)
         coded = ~self.codes.blank[class_code]  # a blank code is no code for the period
         rows = np.flatnonzero(coded)
         slots = class_day[rows] * len(ALL_PERIODS) + class_period[rows]
@@ -200,7 +202,7 @@ def _check_one_record_per_day(student_ids: np.ndarray, ordinals: np.ndarray) -> 
         raise _NotPlain("a second record of the same student and day")
 
 
-def _codes(ctx: SchoolContext, texts: pa.Array, index: np.ndarray) -> Tuple[_Codes, np.ndarray]:
+def _codes(ctx: SchoolContext, texts: pa.Array) -> _Codes:
     """Judge each distinct code text as `attendance_day_row` does: blank is no code, else it must be known."""
     blank, status, absent, tardy = [], [], [], []
     for text in texts.to_pylist():
@@ -212,9 +214,8 @@ def _codes(ctx: SchoolContext, texts: pa.Array, index: np.ndarray) -> Tuple[_Cod
         status.append(code.status if code else None)
         absent.append(code is not None and is_absence(code.type_code))
         tardy.append(code is not None and is_tardy(code.type_code))
-    judged = _Codes(texts, np.array(blank, dtype=bool), status, np.array(absent, dtype=bool),
-                    np.array(tardy, dtype=bool))
-    return judged, index
+    return _Codes(texts, np.array(blank, dtype=bool), status, np.array(absent, dtype=bool),
+                  np.array(tardy, dtype=bool))
 
 
 def _distinct(values: pa.Array) -> Tuple[pa.Array, np.ndarray]:
@@ -252,6 +253,3 @@ def batch_values_of(batch: Batch, run_id: str) -> Dict[str, Any]:
     """The columns that hold one value on every row of a batch's table."""
     return {"sync_run_id": run_id, "sync_batch": batch.number,
             "sync_batch_start": batch.start, "sync_batch_end": batch.end}
-
-
-__all__: Sequence[str] = ("vector_attendance_table", "batch_values_of")

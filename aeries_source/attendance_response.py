@@ -45,8 +45,7 @@ class AttendanceResponse:
         As the client's other routes: JSON `null` is no students, and a bare object is one.
         """
         if self._records is None:
-            body = orjson.loads(self.body)
-            self._records = [] if body is None else body if isinstance(body, list) else [body]
+            self._records = _decoded(self.body)
         return self._records
 
 
@@ -75,5 +74,5 @@ def parse_attendance(body: bytes) -> AttendanceResponse:
 
 
 def _decoded(body: bytes) -> List[Dict[str, Any]]:
-    response = AttendanceResponse(body, None)
-    return response.records()
+    decoded = orjson.loads(body)
+    return [] if decoded is None else decoded if isinstance(decoded, list) else [decoded]
