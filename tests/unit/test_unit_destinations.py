@@ -94,3 +94,46 @@ def test_both_destinations_use_dlt_s_job_client_with_the_merge_key_merge():
     for ours, theirs in pairs:
         assert issubclass(ours.client_class, theirs.client_class)
         assert ours.client_class._create_merge_followup_jobs is _MergesOnMergeKey._create_merge_followup_jobs
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u:p@127.0.0.1:5432/db",
+    "postgresql://u:p%40ss%2Fw@db.example.org:6543/postgres?sslmode=require&connect_timeout=7",
+    "postgresql://u:p@h/db?client_encoding=utf8&options=-csearch_path%3Dx",
+    "postgres://u@h/db",
+])
+def test_credentials_parse_a_url_as_dlt_does(url):
+    from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+    from aeries_sync.destinations import LocalPostgresCredentials
+
+    ours, dlts = LocalPostgresCredentials(url), PostgresCredentials(url)
+    for name in ("drivername", "username", "password", "host", "port", "database", "query",
+                 "connect_timeout", "client_encoding"):
+        assert getattr(ours, name) == getattr(dlts, name), name
+
+
+def test_credentials_take_a_password_less_socket_url_and_refuse_a_non_url():
+    from dlt.common.configuration.specs.exceptions import InvalidConnectionString
+
+    from aeries_sync.destinations import LocalPostgresCredentials
+
+    local = LocalPostgresCredentials("postgresql://postgres:@/postgres?host=/var/run/postgresql")
+    assert (local.username, local.host, local.database, local.query) == (
+        "postgres", None, "postgres", {"host": "/var/run/postgresql"})
+    with pytest.raises(InvalidConnectionString):
+        LocalPostgresCredentials("not a url at all")
+
+
+def test_parsing_credentials_does_not_import_sqlalchemy():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from aeries_sync.destinations import Postgres; "
+            "Postgres(credentials='postgresql://u:p@127.0.0.1:5432/db').configuration(None, accept_partial=True); "
+            "print('sqlalchemy' in sys.modules)")
+    # As the command runs: dlt's Airflow secrets provider off (it would import Airflow, and SQLAlchemy with it).
+    env = {**os.environ, "PROVIDERS__ENABLE_AIRFLOW_SECRETS": "false"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "False"
