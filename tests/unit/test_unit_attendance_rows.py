@@ -71,3 +71,29 @@ def test_a_day_outside_the_window_is_rejected() -> None:
     rows, rejected = _batch_rows(make_runtime(), daily_ctx(), WINDOW, payload)
     assert all(r[TOMBSTONE_COLUMN] for r in rows)
     assert [r["reason"] for r in rejected] == ["CalendarDate outside the requested window"]
+
+
+def test_a_daily_school_s_null_period_columns_share_one_array_per_type() -> None:
+    import pyarrow as pa
+
+    from aeries_source.attendance_columns import batch_values_of, vector_attendance_table
+    from aeries_source.attendance_response import parse_attendance
+    from aeries_source.attendance_table import NullColumns
+    from aeries_source.pseudonym import Pseudonymizer
+
+    students = [{"StudentID": STUDENT + n, "AttendanceDays": [day("2024-09-03T00:00:00", "A")]} for n in range(50)]
+    parsed = parse_attendance(__import__("orjson").dumps(students))
+    values = batch_values_of(WINDOW, "run0000000000001")
+    built = vector_attendance_table(daily_ctx(), WINDOW, parsed.students, Pseudonymizer(None), values)
+    assert built is not None, "a plain payload takes the column path"
+    table = built[0]  # the window's tombstones, then the records: a chunk each
+    assert table.column("period_0_status").num_chunks == 2
+    for chunk in range(2):
+        period_columns = [table.column(f"period_{p}_{kind}").chunk(chunk)
+                          for p in range(10) for kind in ("status", "code", "section")]
+        assert all(column.null_count == len(column) for column in period_columns)
+        # 30 all-NULL columns, two arrays (text, bigint): at most 2 buffers each.
+        distinct = {b.address for column in period_columns for b in column.buffers() if b is not None}
+        assert len(distinct) <= 4, distinct
+    nulls = NullColumns(3)
+    assert nulls.of(pa.string()) is nulls.of(pa.string()) and nulls.of(pa.int64()).type == pa.int64()
