@@ -18,13 +18,17 @@ class BatchBudget:
     """Which batches one pipeline run may extract before it stops to commit a checkpoint.
 
     A run stops taking batches once it has `limit` of them, or once `seconds` have passed since it
-    started and it has read at least one (so every run makes progress). The command hands the
-    batch limit out as per-school quotas (`assign`) over the pending batches in the order (n-th
+    started and it has read at least one (so every run makes progress), unless what is left of
+    its schools' batches is a tail of at most `TAIL_SHARE` of what it has taken: a run of its own
+    would cost that tail more than its reading (with 100 ms of request latency, a full year's
+    last run took 2.3 s for 1.5 s of reading). The command hands the batch limit out as per-school quotas (`assign`) over the pending batches in the order (n-th
     chunk of each school, school): a run reads the next chunk of up to `limit` schools side by
     side, and only those schools' resources need to be built. A plain pipeline run counts its
     batches whichever school they belong to (`start_run`). Shared by the per-school resources,
     which run in parallel threads.
     """
+
+    TAIL_SHARE = 0.25
 
     def __init__(self, limit: Optional[int], seconds: Optional[float] = None) -> None:
         self._lock = threading.Lock()
@@ -34,12 +38,14 @@ class BatchBudget:
         self._left: Optional[int] = limit
         self._deadline: Optional[float] = None
         self._taken = 0
+        self._pending: Optional[int] = None  # batches the run's schools have left, when assigned
 
     def start_run(self) -> None:
         """Start a run that may take `limit` batches of any school, for `seconds` (a plain pipeline's run)."""
         with self._lock:
             self._quota, self._left = None, self.limit
             self._start_clock()
+            self._pending = None
 
     def assign(self, pending: Sequence[Batch]) -> Set[int]:
         """Start a run with per-school quotas over the pending batches; return the schools that got one."""
@@ -48,8 +54,10 @@ class BatchBudget:
             self._start_clock()
             if self.limit is None:
                 self._quota = None
+                self._pending = len(pending)
                 return {u.school_code for u in pending}
             self._quota = Counter(batch.school_code for batch in self._choose(pending))
+            self._pending = sum(self._quota.values())
             return set(self._quota)
 
     def _start_clock(self) -> None:
@@ -78,10 +86,14 @@ class BatchBudget:
             ordinal[batch.school_code] += 1
         return [batch for _, _, batch in sorted(ranked, key=lambda r: (r[0], r[1]))[: self.limit]]
 
+    def _in_tail(self) -> bool:
+        return self._pending is not None and 0 < self._pending - self._taken <= self._taken * self.TAIL_SHARE
+
     def take(self, school_code: int) -> bool:
         """Claim one batch for a school; False once the run's quota or time is spent."""
         with self._lock:
-            if self._deadline is not None and self._taken and time.monotonic() >= self._deadline:
+            if self._deadline is not None and self._taken and time.monotonic() >= self._deadline \
+                    and not self._in_tail():
                 return False
             if self._quota is not None:
                 if self._quota[school_code] <= 0:
