@@ -21,9 +21,10 @@ class BatchBudget:
     started and it has read at least one (so every run makes progress), unless what is left of
     its schools' batches is a tail of at most `TAIL_SHARE` of what it has taken: a run of its own
     would cost that tail more than its reading (with 100 ms of request latency, a full year's
-    last run took 2.3 s for 1.5 s of reading). The command hands the batch limit out as per-school quotas (`assign`) over the pending batches in the order (n-th
-    chunk of each school, school): a run reads the next chunk of up to `limit` schools side by
-    side, and only those schools' resources need to be built. A plain pipeline run counts its
+    last run took 2.3 s for 1.5 s of reading). The command hands the batch limit out as
+    per-school quotas (`assign`) over the pending batches in the order (n-th chunk of each
+    school, school): a run reads the next chunk of up to `limit` schools side by side, and only
+    those schools' resources need to be built. A plain pipeline run counts its
     batches whichever school they belong to (`start_run`). Shared by the per-school resources,
     which run in parallel threads.
     """
