@@ -21,7 +21,9 @@ DEFAULT_START_DATE = date(2024, 8, 15)
 DEFAULT_END_DATE = date(2025, 6, 12)
 DEFAULT_DATABASE_YEAR = 2024
 DEFAULT_BATCH_DAYS = 30
-DEFAULT_ROWS_PER_ITEM = 5_000
+# Every school's resource holds up to this many rows before handing them to dlt as one item: at
+# 2,500 the peak of a full year of 20 x 2,000 was 9 MiB lower than at 5,000, at the same speed.
+DEFAULT_ROWS_PER_ITEM = 2_500
 # As the API's own recipe pages (StartingRecord n, EndingRecord n+999): with 500 a school of 2,000
 # took 5 requests instead of 3, and 100 ms of latency per response cost the full year ~1.5 s more.
 DEFAULT_STUDENT_PAGE_SIZE = 1000
