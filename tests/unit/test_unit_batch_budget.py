@@ -53,21 +53,22 @@ def test_the_next_run_of_a_time_budget_is_previewed_as_each_schools_next_batch()
     assert [(b.school_code, b.number) for b in preview] == [(101, 2), (102, 6), (103, 9)]
 
 
-def test_a_run_past_its_time_finishes_a_tail_of_at_most_a_quarter_of_what_it_took() -> None:
+def test_a_run_past_its_time_finishes_a_tail_of_at_most_half_of_what_it_took() -> None:
+    assert BatchBudget.TAIL_SHARE == 0.5
     budget = BatchBudget(None, seconds=0.05)
     budget.assign(batches(2, 5))  # 10 batches pending
-    assert all(budget.take(101 + n % 2) for n in range(8))
+    assert all(budget.take(101 + n % 2) for n in range(7))
     time.sleep(0.08)
-    assert budget.take(101) and budget.take(102), "2 left after 8 taken: the tail is read in this run"
+    assert all(budget.take(102) for _ in range(3)), "3 left after 7 taken: the tail is read in this run"
     assert not budget.take(101), "nothing is left of the run's batches: its time decides again"
 
 
 def test_a_run_past_its_time_leaves_more_than_a_tail_to_the_next_run() -> None:
     budget = BatchBudget(None, seconds=0.05)
     budget.assign(batches(2, 5))
-    assert all(budget.take(101 + n % 2) for n in range(7))
+    assert all(budget.take(101 + n % 2) for n in range(6))
     time.sleep(0.08)
-    assert not budget.take(101), "3 left after 7 taken is more than a quarter: the next run reads them"
+    assert not budget.take(101), "4 left after 6 taken is more than half: the next run reads them"
 
     budget.start_run()  # a plain pipeline's run does not know what is pending: time alone decides
     assert budget.take(101)
