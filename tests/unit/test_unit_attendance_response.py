@@ -40,3 +40,23 @@ def test_other_json_is_left_to_the_row_by_row_path(body: bytes, records: list) -
 def test_a_body_that_is_not_json_raises_the_error_the_client_retries(body: bytes) -> None:
     with pytest.raises(orjson.JSONDecodeError):
         parse_attendance(body)
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b'[{"StudentID":1,"AttendanceDays":[{"CalendarDate":"2024-09-03T00:00:00",'
+                 b'"AllDayAttendanceCode":"A\xe9","Classes":[]}]}]', id="latin1-in-a-parsed-field"),
+    pytest.param(b'[{"StudentID":1,"AttendanceDays":[],"Note":"Jos\xe9"}]', id="latin1-in-a-skipped-field"),
+    pytest.param(b'[{"StudentID":1,"AttendanceDays":[],"Points":NaN}]', id="nan"),
+    pytest.param(b'[{"StudentID":1,"AttendanceDays":[],"Points":-Infinity}]', id="infinity"),
+])
+def test_a_body_orjson_refuses_is_refused_though_arrow_would_read_it(body: bytes) -> None:
+    """Arrow's reader takes these; orjson refuses them, and the client retries them as malformed."""
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(body)
+    with pytest.raises(orjson.JSONDecodeError):
+        parse_attendance(body)
+
+
+def test_nan_inside_text_is_read_as_sent() -> None:
+    body = b'[{"StudentID":1,"AttendanceDays":[],"Note":"NaN and Infinity"}]'
+    assert parse_attendance(body).records() == orjson.loads(body)
