@@ -81,7 +81,9 @@ def arrow_agrees_with_orjson(body: bytes) -> bool:
     Arrow's reader is more lenient than orjson: it takes NaN and Infinity, and it leaves the UTF-8
     of text unchecked (a Latin-1 name in a field it skips, or one it keeps, which then fails where
     the text is used). Such a body is decoded by orjson, which refuses it as before (the client
-    retries it as malformed) or, when "NaN" was only inside a string, decodes it.
+    retries it as malformed) or, when "NaN" was only inside a string, decodes it. (Arrow still
+    takes object members after the array, `[...], "k": v`, as the body is read wrapped in an
+    object; no server writes that by accident.)
     """
     if b"NaN" in body or b"Infinity" in body:
         return False

@@ -5,7 +5,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Callable, Dict, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 from urllib.parse import urlsplit
 
 import orjson
@@ -29,6 +29,7 @@ from aeries_source.dates import parse_server_datetime
 from aeries_source.limiter import RequestLimiter
 from aeries_source.paginator import RecordRangePaginator
 from aeries_source.stats import RequestStats
+from aeries_source.student_page import page_parser
 
 logger = logging.getLogger(__name__)
 
@@ -371,14 +372,21 @@ class AeriesClient:
         )
 
     def students(
-        self, school_code: int, page_size: int = settings.DEFAULT_STUDENT_PAGE_SIZE
+        self, school_code: int, page_size: int = settings.DEFAULT_STUDENT_PAGE_SIZE,
+        fields: Optional[Sequence[str]] = None,
     ) -> Iterator[List[Dict[str, Any]]]:
         """Yield a school's student records page by page (`StartingRecord`/`EndingRecord`).
 
         The paging state lives in `RecordRangePaginator`; the loop is ours rather than
         `RESTClient.paginate`, whose response hooks run inside the retrying `send`, so errors raised
         there would be retried and miscounted instead of classified once.
+
+        Args:
+            fields: When given, pages are `StudentPage`s whose records hold only these fields
+                (`student_page.parse_student_page`), where their JSON types are documented.
         """
+        parser = page_parser(fields) if fields else None
+        decode: Callable[[bytes], Any] = parser or orjson.loads
         path = settings.STUDENTS_PATH.format(school_code=school_code)
         paginator = RecordRangePaginator(page_size)
         request = Request(method="GET", url=self.base_url + path, params={})
@@ -387,7 +395,7 @@ class AeriesClient:
             params = request.params
             if not isinstance(params, dict):  # the paginator keeps the query a dict
                 raise TypeError(f"the students request's params are a {type(params).__name__}, not a dict")
-            page = _as_list(self.get_json("students", path, dict(params), school_code=school_code))
+            page = _as_list(self.get_json("students", path, dict(params), school_code=school_code, decode=decode))
             yield page
             paginator.update_state(None, page)  # type: ignore[arg-type]
             if not paginator.has_next_page:

@@ -16,6 +16,7 @@ from aeries_source.planning import EXPLICIT
 from aeries_source.rejects import reject_row, rejects_item
 from aeries_source.runtime import SyncRuntime
 from aeries_source.side_by_side import side_by_side
+from aeries_source.student_page import StudentPage
 from aeries_source.tables import ENROLLMENT, STUDENTS, TOMBSTONE_COLUMN, Table
 from aeries_source.transform import (
     RejectedRecord,
@@ -67,9 +68,22 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
         blanked: Set[str] = set()
         good: List[Dict[str, Any]] = []
         items: List[Any] = []
+        def transform(records: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]], Set[str]]:
+            page_blanked: Set[str] = set()
+            page_rows, rejected = _transform_records(
+                runtime, sc, "students", records, lambda r: _student_row(r, fields, date_fields, page_blanked),
+                count_rejects=False)
+            return page_rows, rejected, page_blanked
+
         for page in pages:
-            page_rows, rejected = _transform_records(runtime, sc, "students", page,
-                                                     lambda r: _student_row(r, fields, date_fields, blanked))
+            page_rows, rejected, page_blanked = transform(page)
+            if rejected and isinstance(page, StudentPage) and page.projected:
+                # The rejects table keeps a rejected record as Aeries sent it, every field included;
+                # and which blank fields a rejected record shows depends on its own key order.
+                page_rows, rejected, page_blanked = transform(page.full())
+            blanked |= page_blanked
+            if rejected:
+                runtime.count_rejects(len(rejected))
             good += page_rows
             if rejected:
                 items.append(rejects_item(rejected))
@@ -91,7 +105,7 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
             the rows only the chosen ones, and schools read ahead wait as rows.
             """
             if _full_refresh(runtime, changed, sc):
-                return rows(sc, client.students(sc))
+                return rows(sc, client.students(sc, fields=fields))
             found: List[List[Dict[str, Any]]] = []
             tombstones: List[Any] = []
             for sid in sorted(changed.get(sc, ())):  # type: ignore[union-attr]
@@ -152,9 +166,10 @@ def as_item(runtime: SyncRuntime, pending: PendingRows) -> Any:
 
 
 def _transform_records(
-    runtime: SyncRuntime, school_code: int, endpoint: str, records: List[Dict[str, Any]], transform: Any
+    runtime: SyncRuntime, school_code: int, endpoint: str, records: List[Dict[str, Any]], transform: Any,
+    count_rejects: bool = True,
 ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-    """Transform records; those that fail go to `rejects` instead of failing the run."""
+    """Transform records; those that fail go to `rejects` instead of failing the run (counted unless told not to)."""
     good, rejected = [], []
     for record in records:
         try:
@@ -162,7 +177,7 @@ def _transform_records(
         except (RejectedRecord, AttributeError, TypeError, ValueError) as exc:
             rejected.append(reject_row(runtime.run_id, school_code, None, None,
                                        runtime.pseudonymizer.raw(record), str(exc), endpoint))
-    if rejected:
+    if rejected and count_rejects:
         runtime.count_rejects(len(rejected))
     return good, rejected
 
