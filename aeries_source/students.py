@@ -68,7 +68,8 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
         blanked: Set[str] = set()
         good: List[Dict[str, Any]] = []
         items: List[Any] = []
-        def transform(records: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]], Set[str]]:
+
+        def transform(records: List[Dict[str, Any]]) -> PageRows:
             page_blanked: Set[str] = set()
             page_rows, rejected = _transform_records(
                 runtime, sc, "students", records, lambda r: _student_row(r, fields, date_fields, page_blanked),
@@ -76,16 +77,11 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
             return page_rows, rejected, page_blanked
 
         for page in pages:
-            page_rows, rejected, page_blanked = transform(page)
-            if rejected and isinstance(page, StudentPage) and page.projected:
-                # The rejects table keeps a rejected record as Aeries sent it, every field included;
-                # and which blank fields a rejected record shows depends on its own key order.
-                page_rows, rejected, page_blanked = transform(page.full())
+            page_rows, rejected, page_blanked = page_rows_of(page, transform)
             blanked |= page_blanked
-            if rejected:
-                runtime.count_rejects(len(rejected))
             good += page_rows
             if rejected:
+                runtime.count_rejects(len(rejected))
                 items.append(rejects_item(rejected))
         if good:
             items.append(PendingRows(STUDENTS, good, {**text_column_hints(blanked), **columns}))
@@ -121,6 +117,22 @@ def students_resource(runtime: SyncRuntime, codes: Sequence[int], fields: Sequen
         yield from _read_schools(runtime, state, codes, fetch)
 
     return students
+
+
+# A page's rows, its rejected records (as `rejects` rows) and the names of its blank text fields.
+PageRows = Tuple[List[Dict[str, Any]], List[Dict[str, Any]], Set[str]]
+
+
+def page_rows_of(page: List[Dict[str, Any]], transform: Callable[[List[Dict[str, Any]]], PageRows]) -> PageRows:
+    """Transform a page of student records; a projected page with a record to reject is transformed as sent.
+
+    The rejects table keeps a rejected record whole, and which blank fields a rejected record shows
+    depends on its own key order, so such a page (`StudentPage`) is decoded whole and transformed again.
+    """
+    page_rows, rejected, blanked = transform(page)
+    if rejected and isinstance(page, StudentPage) and page.projected:
+        return transform(page.full())
+    return page_rows, rejected, blanked
 
 
 def _read_schools(

@@ -15,6 +15,7 @@ from aeries_source import errors, settings
 from aeries_source.arrow_rows import rows_table
 from aeries_source.client import AeriesClient, RetryPolicy, _as_list
 from aeries_source.student_page import STUDENT_FIELD_TYPES, StudentPage, page_parser, parse_student_page
+from aeries_source.students import PageRows, page_rows_of
 from aeries_source.transform import RejectedRecord, snake_case, snake_record, text_column_hints
 
 # -- the documented student fields (../shared/aeries-api.md section 4.1) --------------------------------
@@ -137,30 +138,27 @@ def transformed(record: Dict[str, Any], fields: Sequence[str]) -> Tuple[Any, ...
 def school_rows(pages: List[List[Dict[str, Any]]], fields: Sequence[str]) -> Tuple[List[Dict[str, Any]], int, Set[str]]:
     """What `students_resource`'s `rows()` keeps of a school: good rows, rejects and blanked columns.
 
-    As there, a projected page with a rejected record is transformed again from `full()` (the rejects
-    table keeps records as sent), and only the blank fields of the pass that counts are kept.
+    As there, each page goes through `students.page_rows_of`, with `snake_record` as the transform.
     """
     date_fields = [f for f in settings.STUDENT_DATE_FIELDS if f in fields]
     blanked: Set[str] = set()
     good: List[Dict[str, Any]] = []
     rejected = 0
 
-    def transform(records: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], int, Set[str]]:
-        rows, bad, page_blanked = [], 0, set()  # type: ignore[var-annotated]
+    def transform(records: List[Dict[str, Any]]) -> PageRows:
+        rows, bad, page_blanked = [], [], set()  # type: ignore[var-annotated]
         for record in records:
             try:
                 rows.append(snake_record(record, fields=fields, date_fields=date_fields, blanked=page_blanked))
             except RejectedRecord:
-                bad += 1
+                bad.append(record)
         return rows, bad, page_blanked
 
     for page in pages:
-        page_rows, bad, page_blanked = transform(page)
-        if bad and isinstance(page, StudentPage) and page.projected:
-            page_rows, bad, page_blanked = transform(page.full())
+        page_rows, bad, page_blanked = page_rows_of(page, transform)
         blanked |= page_blanked
         good += page_rows
-        rejected += bad
+        rejected += len(bad)
     return good, rejected, blanked
 
 
