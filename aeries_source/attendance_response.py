@@ -1,11 +1,10 @@
 """An attendance response as Aeries sent it, parsed by Arrow into columns when it has the documented shape."""
 
-import io
 from typing import Any, Dict, List, Optional
 
-import orjson
 import pyarrow as pa
-import pyarrow.json as pa_json
+
+from aeries_source.arrow_json import decoded, read_array
 
 # The documented shape of `GET /schools/{sc}/attendance` (../shared/aeries-api.md section 5.1),
 # typed exactly: Arrow's reader refuses any value of another JSON type (a numeric code, a string
@@ -15,9 +14,6 @@ _CLASS = pa.struct([("SectionNumber", pa.int64()), ("Period", pa.string()), ("At
 _DAY = pa.struct([("CalendarDate", pa.string()), ("AllDayAttendanceCode", pa.string()),
                   ("Classes", pa.list_(_CLASS))])
 _STUDENT = pa.struct([("StudentID", pa.int64()), ("AttendanceDays", pa.list_(_DAY))])
-_WRAPPED = pa.schema([("students", pa.list_(_STUDENT))])
-_PARSE_OPTIONS = pa_json.ParseOptions(explicit_schema=_WRAPPED, unexpected_field_behavior="ignore",
-                                      newlines_in_values=True)
 
 
 class AttendanceResponse:
@@ -45,7 +41,7 @@ class AttendanceResponse:
         As the client's other routes: JSON `null` is no students, and a bare object is one.
         """
         if self._records is None:
-            self._records = _decoded(self.body)
+            self._records = decoded(self.body)
         return self._records
 
 
@@ -56,44 +52,7 @@ def parse_attendance(body: bytes) -> AttendanceResponse:
         orjson.JSONDecodeError: When the body is not JSON at all (the client retries it as a
             malformed response).
     """
-    if not arrow_agrees_with_orjson(body):
-        return AttendanceResponse(body, None, _decoded(body))
-    wrapped = b'{"students":' + body + b"}"
-    try:
-        table = pa_json.read_json(
-            io.BytesIO(wrapped),
-            # One block holds the whole body: Arrow's reader needs a row (here the body) within a block.
-            read_options=pa_json.ReadOptions(block_size=len(wrapped) + 1, use_threads=False),
-            parse_options=_PARSE_OPTIONS,
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return AttendanceResponse(body, None, _decoded(body))
-    column = table.column("students")
-    if table.num_rows != 1 or column.null_count:  # `null`, or not one JSON value
-        return AttendanceResponse(body, None, _decoded(body))
-    students = pa.concat_arrays(column.chunks) if column.num_chunks != 1 else column.chunk(0)
-    return AttendanceResponse(body, students.flatten())
-
-
-def arrow_agrees_with_orjson(body: bytes) -> bool:
-    """Whether Arrow's JSON reader may read the body: orjson would take every byte of it too.
-
-    Arrow's reader is more lenient than orjson: it takes NaN and Infinity, and it leaves the UTF-8
-    of text unchecked (a Latin-1 name in a field it skips, or one it keeps, which then fails where
-    the text is used). Such a body is decoded by orjson, which refuses it as before (the client
-    retries it as malformed) or, when "NaN" was only inside a string, decodes it. (Arrow still
-    takes object members after the array, `[...], "k": v`, as the body is read wrapped in an
-    object; no server writes that by accident.)
-    """
-    if b"NaN" in body or b"Infinity" in body:
-        return False
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _decoded(body: bytes) -> List[Dict[str, Any]]:
-    decoded = orjson.loads(body)
-    return [] if decoded is None else decoded if isinstance(decoded, list) else [decoded]
+    students = read_array(body, _STUDENT)
+    if students is None:
+        return AttendanceResponse(body, None, decoded(body))
+    return AttendanceResponse(body, students)

@@ -1,14 +1,11 @@
 """A page of Aeries students parsed by Arrow into only the chosen fields, when their types are documented."""
 
 import functools
-import io
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-import orjson
 import pyarrow as pa
-import pyarrow.json as pa_json
 
-from aeries_source.attendance_response import arrow_agrees_with_orjson
+from aeries_source.arrow_json import decoded, read_array
 
 # JSON types of the student fields (../shared/aeries-api.md section 4.1); datetimes come as text.
 # `EarlyWarningPoints` (a JSON number that may be written 34 or 34.0) is left out: Arrow would make
@@ -51,7 +48,7 @@ class StudentPage(List[Dict[str, Any]]):
 
     def full(self) -> List[Dict[str, Any]]:
         """The page's records decoded with every field, as Aeries sent them."""
-        return _decoded(self.body) if self.projected else list(self)
+        return decoded(self.body) if self.projected else list(self)
 
 
 def page_parser(fields: Sequence[str]) -> Optional[Callable[[bytes], StudentPage]]:
@@ -69,33 +66,16 @@ def parse_student_page(fields: Sequence[str], body: bytes) -> StudentPage:
     alive at once were 34 MiB at its peak) and a fifth of its Python time. Arrow parses the body
     without a Python object per value and skips the other fields. Any value of another JSON type, a
     chosen key given twice, or a body that is not an array of objects makes Arrow refuse, and the
-    page is decoded whole, as before; so is a body orjson would refuse (`arrow_agrees_with_orjson`).
+    page is decoded whole, as before; so is a body orjson would refuse (`arrow_json.read_array`).
 
     Raises:
         orjson.JSONDecodeError: When the body is not JSON at all (the client retries it as a
             malformed response).
     """
-    if not arrow_agrees_with_orjson(body):
-        return StudentPage(_decoded(body), body, projected=False)
     ordered = sorted(fields, key=lambda name: _first_at(body, name))
-    schema = pa.schema([("records", pa.list_(pa.struct([(name, STUDENT_FIELD_TYPES[name]) for name in ordered])))])
-    wrapped = b'{"records":' + body + b"}"
-    try:
-        table = pa_json.read_json(
-            io.BytesIO(wrapped),
-            # One block holds the whole body: Arrow's reader needs a row (here the body) within a block.
-            read_options=pa_json.ReadOptions(block_size=len(wrapped) + 1, use_threads=False),
-            parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
-                                               newlines_in_values=True),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return StudentPage(_decoded(body), body, projected=False)
-    column = table.column("records")
-    if table.num_rows != 1 or column.null_count:  # `null`, or not one JSON value
-        return StudentPage(_decoded(body), body, projected=False)
-    records = column.chunk(0).flatten() if column.num_chunks == 1 else pa.concat_arrays(column.chunks).flatten()
-    if records.null_count:  # a null in the array: decoded whole, so it is rejected as sent
-        return StudentPage(_decoded(body), body, projected=False)
+    records = read_array(body, pa.struct([(name, STUDENT_FIELD_TYPES[name]) for name in ordered]))
+    if records is None or records.null_count:  # a null element: decoded whole, so it is rejected as sent
+        return StudentPage(decoded(body), body, projected=False)
     return StudentPage(records.to_pylist(), body, projected=True)
 
 
@@ -104,7 +84,3 @@ def _first_at(body: bytes, name: str) -> int:
     at = body.find(b'"' + name.encode() + b'":')
     return at if at >= 0 else len(body)
 
-
-def _decoded(body: bytes) -> List[Dict[str, Any]]:
-    decoded = orjson.loads(body)
-    return [] if decoded is None else decoded if isinstance(decoded, list) else [decoded]
