@@ -7,10 +7,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 import dlt
 from dlt.common.configuration import configspec
 from dlt.common.configuration.specs.exceptions import InvalidConnectionString
+from dlt.common.configuration.utils import serialize_value
 from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.destination.client import FollowupJobRequest, PreparedTableSchema
 from dlt.common.destination.reference import DestinationReference
-from dlt.common.libs.sql_alchemy_shims import make_url
+from dlt.common.libs.sql_alchemy_shims import URL, make_url
 from dlt.common.typing import TSecretStrValue
 from dlt.common.utils import digest128
 from dlt.destinations.impl.postgres.configuration import PostgresClientConfiguration, PostgresCredentials
@@ -136,6 +137,15 @@ class LocalPostgresCredentials(PostgresCredentials):
         query = self.query or {}
         self.connect_timeout = int(query.get("connect_timeout", self.connect_timeout))
         self.client_encoding = query.get("client_encoding", self.client_encoding)
+
+    def to_url(self) -> URL:  # type: ignore[override]
+        """Build the connection URL as dlt 1.31 does, with dlt's own URL class instead of SQLAlchemy's.
+
+        dlt renders the URL it connects with through SQLAlchemy whenever SQLAlchemy is installed,
+        so connecting imported it (8 MiB) even though parsing no longer does.
+        """
+        query = {k: None if v is None else serialize_value(v) for k, v in self.get_query().items()}
+        return URL.create(self.drivername, self.username, self.password, self.host, self.port, self.database, query)
 
 
 @configspec

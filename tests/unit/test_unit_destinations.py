@@ -111,6 +111,8 @@ def test_credentials_parse_a_url_as_dlt_does(url):
     for name in ("drivername", "username", "password", "host", "port", "database", "query",
                  "connect_timeout", "client_encoding"):
         assert getattr(ours, name) == getattr(dlts, name), name
+    # What psycopg2 is given to connect with.
+    assert ours.to_native_representation() == dlts.to_native_representation()
 
 
 def test_credentials_take_a_password_less_socket_url_and_refuse_a_non_url():
@@ -125,13 +127,14 @@ def test_credentials_take_a_password_less_socket_url_and_refuse_a_non_url():
         LocalPostgresCredentials("not a url at all")
 
 
-def test_parsing_credentials_does_not_import_sqlalchemy():
+def test_parsing_and_rendering_credentials_does_not_import_sqlalchemy():
     import os
     import subprocess
     import sys
 
     code = ("import sys; from aeries_sync.destinations import Postgres; "
-            "Postgres(credentials='postgresql://u:p@127.0.0.1:5432/db').configuration(None, accept_partial=True); "
+            "config = Postgres(credentials='postgresql://u:p@127.0.0.1:5432/db').configuration(None, accept_partial=True); "
+            "config.credentials.to_native_representation(); "  # the DSN dlt's sql client connects with
             "print('sqlalchemy' in sys.modules)")
     # As the command runs: dlt's Airflow secrets provider off (it would import Airflow, and SQLAlchemy with it).
     env = {**os.environ, "PROVIDERS__ENABLE_AIRFLOW_SECRETS": "false"}
