@@ -21,17 +21,24 @@ class RequestLimiter:
         self._slots = threading.BoundedSemaphore(max(1, max_concurrent))
         self._interval = 1.0 / max_per_second if max_per_second > 0 else 0.0
         self._lock = threading.Lock()
-        self._next_start = 0.0
+        self._last_start = float("-inf")
 
     def _wait_for_start(self) -> None:
+        """Wait until `interval` has passed since the previous request's actual start, then take the turn.
+
+        Starts are spaced from the time the previous one really went out, not reserved ahead: a
+        thread that woke late from a reserved slot (the GIL held by another thread's C call) used
+        to leave the next reserved start less than `interval` after its own, as the server saw it.
+        The lock is held while waiting, so waiting threads start one at a time, in turn.
+        """
         if not self._interval:
             return
         with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_start)
-            self._next_start = start + self._interval
-        if start > now:
-            time.sleep(start - now)
+            wait = self._last_start + self._interval - time.monotonic()
+            while wait > 0:
+                time.sleep(wait)
+                wait = self._last_start + self._interval - time.monotonic()
+            self._last_start = time.monotonic()
 
     def wrap(self, send: Callable[..., Any]) -> Callable[..., Any]:
         """Return `send` (a `requests.Session.send`) made to respect both limits."""

@@ -133,7 +133,8 @@ def test_parsing_and_rendering_credentials_does_not_import_sqlalchemy():
     import sys
 
     code = ("import sys; from aeries_sync.destinations import Postgres; "
-            "config = Postgres(credentials='postgresql://u:p@127.0.0.1:5432/db').configuration(None, accept_partial=True); "
+            "config = Postgres(credentials='postgresql://u:p@127.0.0.1:5432/db')"
+            ".configuration(None, accept_partial=True); "
             "config.credentials.to_native_representation(); "  # the DSN dlt's sql client connects with
             "print('sqlalchemy' in sys.modules)")
     # As the command runs: dlt's Airflow secrets provider off (it would import Airflow, and SQLAlchemy with it).

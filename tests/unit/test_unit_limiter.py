@@ -1,0 +1,76 @@
+"""RequestLimiter: request starts stay `1 / max_per_second` apart, as sent, and slots cap those in flight."""
+
+import threading
+import time
+from typing import List
+
+import pytest
+
+from aeries_source import limiter as limiter_module
+from aeries_source.limiter import RequestLimiter
+
+
+def _send_from_threads(limiter: RequestLimiter, threads: int, each: int, hold: float = 0.0) -> List[float]:
+    """Send `each` requests from each of `threads` threads; return the sorted times the sends began."""
+    started: List[float] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        with lock:
+            started.append(time.monotonic())
+        time.sleep(hold)
+
+    def worker() -> None:
+        for _ in range(each):
+            limiter.wrap(send)()
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return sorted(started)
+
+
+def test_a_thread_that_wakes_late_does_not_bring_the_next_start_closer(monkeypatch: pytest.MonkeyPatch) -> None:
+    interval = 0.05
+    real_sleep = time.sleep
+    overslept = []
+
+    def late_sleep(seconds: float) -> None:
+        # One waiter wakes 40 ms late, as a thread does when another holds the GIL in a C call.
+        real_sleep(seconds + (0.04 if not overslept else 0.0))
+        overslept.append(seconds)
+
+    monkeypatch.setattr(limiter_module.time, "sleep", late_sleep)
+    starts = _send_from_threads(RequestLimiter(max_concurrent=4, max_per_second=1 / interval), threads=4, each=3)
+    assert overslept, "no start waited: the test did not exercise the wait"
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert min(gaps) >= interval - 0.002, gaps  # 2 ms for the clock reads between the limiter and send
+
+
+def test_slots_cap_the_requests_in_flight() -> None:
+    limiter = RequestLimiter(max_concurrent=2, max_per_second=100)
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def send() -> None:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.03)
+        with lock:
+            in_flight[0] -= 1
+
+    pool = [threading.Thread(target=lambda: [limiter.wrap(send)() for _ in range(3)]) for _ in range(4)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert most[0] == 2
+
+
+def test_no_ceiling_means_no_wait() -> None:
+    begun = time.monotonic()
+    starts = _send_from_threads(RequestLimiter(max_concurrent=4, max_per_second=0), threads=4, each=25)
+    assert len(starts) == 100 and time.monotonic() - begun < 1.0
