@@ -1,10 +1,11 @@
 """Rows as Arrow tables, typed as dlt would type them, or left as dict rows when dlt would resolve them otherwise."""
 
 from datetime import date, datetime
+from typing import Any, Dict, List
 
 import pyarrow as pa
 
-from aeries_source.arrow_rows import rows_table
+from aeries_source.arrow_rows import rows_table, typed_table, values_table
 
 
 def test_columns_take_the_types_dlt_gives_their_values() -> None:
@@ -48,3 +49,34 @@ def test_key_columns_are_not_null_in_arrow_as_in_dlts_hints() -> None:
     assert table is not None
     assert [f.nullable for f in table.schema] == [False, False, True]
     assert rows_table([{"student_id": None}], {}, {}, not_null=("student_id",)) is None
+
+
+def test_parts_of_a_table_combine_as_the_rows_would_in_one_table() -> None:
+    first: List[Dict[str, Any]] = [{"student_id": 1, "grade": None, "track": None},
+                                   {"student_id": 2, "grade": None, "track": None}]
+    second: List[Dict[str, Any]] = [{"student_id": 3, "grade": 11, "track": None, "leave": date(2025, 6, 1)}]
+    parts = [values_table(first), values_table(second)]
+    assert all(p is not None for p in parts)
+    declared = {"track": {"data_type": "text"}}
+    combined = typed_table([p for p in parts if p is not None], declared, {})
+    assert combined == rows_table(first + second, declared, {})
+    assert combined is not None and combined.column_names == ["student_id", "grade", "track", "leave"]
+    assert combined.schema.field("grade").type == pa.int64()  # NULLs of one part take the other part's type
+
+
+def test_parts_that_disagree_stay_dict_rows() -> None:
+    number, text = values_table([{"number": 1}]), values_table([{"number": "1"}])
+    assert number is not None and text is not None
+    assert typed_table([number, text], {}, {}) is None  # mixed across parts, as within one
+    assert typed_table([], {}, {}) is None
+
+
+def test_a_value_arrow_cannot_hold_leaves_the_rows_to_dlt() -> None:
+    assert values_table([{"student_id": 2**63}]) is None  # beyond bigint: dlt decides what it becomes
+    assert rows_table([{"student_id": 2**63}], {}, {}) is None
+
+
+def test_an_arrow_part_gives_back_the_rows_it_was_made_from() -> None:
+    rows = [{"student_id": 1, "last_name": "A", "enter": date(2024, 8, 15), "gpa": 3.5, "active": True, "x": None}]
+    part = values_table(rows)
+    assert part is not None and part.to_pylist() == rows  # the dict path's rows when parts must stay dicts
