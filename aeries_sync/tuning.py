@@ -73,16 +73,14 @@ _M_MMAP_THRESHOLD = -3
 _M_TRIM_THRESHOLD = -1
 
 
-def return_freed_memory(mmap_threshold: int = 32 * 1024) -> bool:
+def return_freed_memory(mmap_threshold: int = 128 * 1024) -> bool:
     """Let glibc give blocks of `mmap_threshold` bytes or more back to the system as soon as they are freed.
 
     glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after which
     response bodies and Arrow buffers of a few hundred KiB come from the heap, and what they free
     stays in the process between longer-lived blocks. A fixed threshold keeps them in their own
     mappings. Measured on a full year of 20 x 2,000 into Postgres: peak RSS 248 -> 222 MiB (three
-    runs each) with 128 KiB, at the same speed; 32 KiB took another 6-8 MiB off (195-202 against
-    206-209 MiB at 20 x 2,000, 218 against 226-229 at 20 x 4,000), also at the same speed, and
-    16 KiB no more. Call it first thing in a process, as `limit_malloc_arenas`.
+    runs each), at the same speed. Call it first thing in a process, as `limit_malloc_arenas`.
     Only glibc has it; elsewhere nothing happens.
 
     Returns:
