@@ -144,7 +144,7 @@ class LocalPostgresCredentials(PostgresCredentials):
         dlt renders the URL it connects with through SQLAlchemy whenever SQLAlchemy is installed,
         so connecting imported it (8 MiB) even though parsing no longer does.
         """
-        query = {k: None if v is None else serialize_value(v) for k, v in self.get_query().items()}
+        query: Dict[str, Any] = {k: None if v is None else serialize_value(v) for k, v in self.get_query().items()}
         return URL.create(self.drivername, self.username, self.password, self.host, self.port, self.database, query)
 
 
