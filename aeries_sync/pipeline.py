@@ -58,8 +58,28 @@ def finish_pending(pipeline: dlt.Pipeline) -> None:
     """
     if pipeline.has_pending_data:
         logger.info("finishing a load that an earlier run left pending")
+        _finish_interrupted_normalize_commit(pipeline)
         pipeline.normalize()
         pipeline.load()
+
+
+def _finish_interrupted_normalize_commit(pipeline: dlt.Pipeline) -> None:
+    """Delete the extracted copy of every package dlt has already normalized: the end of a commit a kill cut short.
+
+    dlt's normalize commits a package by moving its normalized folder into place, then deleting the
+    extracted one (it logs "Committing storage, do not kill this process"). A SIGKILL between the
+    two left both: the next normalize normalized the extracted copy again and could not move it
+    over the committed one (`OSError: Directory not empty`), so every later run failed (found by
+    the crash test). The committed package holds all of it; the copy is what dlt was deleting.
+    Uses dlt 1.31's normalize storage (`_get_normalize_storage`); re-check on upgrade.
+    """
+    committed = set(pipeline.list_normalized_load_packages()) | set(pipeline.list_completed_load_packages())
+    leftovers = [load_id for load_id in pipeline.list_extracted_load_packages() if load_id in committed]
+    if leftovers:
+        storage = pipeline._get_normalize_storage()
+        for load_id in leftovers:
+            logger.info("removing the extracted copy of package %s, which dlt had already normalized", load_id)
+            storage.extracted_packages.delete_package(load_id)
 
 
 @contextlib.contextmanager

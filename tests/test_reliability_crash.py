@@ -6,7 +6,9 @@ killed process left in its pipeline working dir: an unfinished extract package (
 or half-normalized package (normalize), a normalized package not yet loaded (load), or nothing pending
 (between: planning, state sync, index creation, status rows). Normalizing a checkpoint's package takes
 tens of milliseconds, so random moments seldom hit it: every third run waits for a package to reach
-the normalize stage (after its random moment) and is killed then.
+the normalize stage (after its random moment) and is killed then. Loading one takes a little longer,
+but random moments can still miss it (a full suite's run once had 16 kills and none in load), so
+every fourth run, not already aimed at normalize, waits for a package to reach the load stage.
 """
 
 import os
@@ -18,7 +20,7 @@ import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from reliability_helpers import (
     assert_everything_matches,
@@ -46,7 +48,8 @@ KILL_SEED = 1_0_2024
 KILL_DELAY = (0.5, 3.2)  # seconds after start; a run takes ~14 s, its first checkpoint ~1.5 s
 MAX_KILLS = 16  # kill on (up to this many times) until the kills hit extract, normalize and load
 NORMALIZE_EVERY = 3  # every third run is killed in the normalize stage
-NORMALIZE_WAIT = 8.0  # seconds a targeted run may take to reach it
+LOAD_EVERY = 4  # every fourth run (unless aimed at normalize) is killed in the load stage
+NORMALIZE_WAIT = 8.0  # seconds a targeted run may take to reach its stage
 MAX_RUNS = MAX_KILLS + 8
 MAX_RERUNS = 4
 
@@ -91,8 +94,15 @@ def _in_normalize(pipeline_dir: Path) -> bool:
     return False
 
 
-def _wait_for_normalize(proc: subprocess.Popen, pipeline_dir: Path, not_before: float) -> None:
-    """Return once the run has a package in the normalize stage after `not_before` s (or gives up)."""
+def _in_load(pipeline_dir: Path) -> bool:
+    """True while a package is normalized and not yet loaded (dlt's load stage)."""
+    folder = pipeline_dir / "load" / "normalized"
+    return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
+
+
+def _wait_for_stage(proc: subprocess.Popen, pipeline_dir: Path, not_before: float,
+                    in_stage: Callable[[Path], bool]) -> None:
+    """Return once the run has a package in a stage (`in_stage`) after `not_before` s (or gives up)."""
     started = time.monotonic()
     try:
         proc.wait(timeout=not_before)
@@ -100,7 +110,7 @@ def _wait_for_normalize(proc: subprocess.Popen, pipeline_dir: Path, not_before: 
         pass
     while proc.poll() is None and time.monotonic() - started < not_before + NORMALIZE_WAIT:
         try:
-            if _in_normalize(pipeline_dir):
+            if in_stage(pipeline_dir):
                 return
         except FileNotFoundError:  # dlt moved a package while it was listed
             pass
@@ -149,7 +159,9 @@ def _crash_and_recover(sim: AeriesSimulator, postgres_url: str, tmp_path: Path, 
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
             if runs % NORMALIZE_EVERY == 0:
-                _wait_for_normalize(proc, pipeline_dir, delay)
+                _wait_for_stage(proc, pipeline_dir, delay, _in_normalize)
+            elif runs % LOAD_EVERY == 0:
+                _wait_for_stage(proc, pipeline_dir, delay, _in_load)
             else:
                 try:
                     proc.wait(timeout=delay)
