@@ -32,22 +32,28 @@ def content_columns(pipeline: dlt.Pipeline, table: str) -> List[str]:
 
 
 def snapshot(
-    pipeline: dlt.Pipeline, table: str, key: Sequence[str], where: Optional[str] = None
+    pipeline: dlt.Pipeline, client: Any, table: str, key: Sequence[str], where: Optional[str] = None
 ) -> Snapshot:
-    """Read `key -> content` for the rows of `table` matching `where` (empty if the table is missing)."""
+    """Read `key -> content` for the rows of `table` matching `where` (empty if the table is missing).
+
+    Args:
+        pipeline: The pipeline whose schema names the table's columns.
+        client: An open `pipeline.sql_client()`: one serves every table of a sync's snapshots
+            (each client dlt makes resolves the destination's configuration again).
+        table: The table to read.
+        key: Its primary key columns.
+        where: An SQL condition on its rows, or None for all.
+    """
     columns = content_columns(pipeline, table)
-    if not columns:
+    if not columns or not client.has_dataset():
         return {}
-    with pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return {}
-        qualified = client.make_qualified_table_name(table)
-        names = ", ".join(client.escape_column_name(c) for c in columns)
-        sql = f"SELECT {names} FROM {qualified}" + (f" WHERE {where}" if where else "")
-        try:
-            rows = client.execute_sql(sql)
-        except Exception:  # the table is in the schema but not yet in the destination
-            return {}
+    qualified = client.make_qualified_table_name(table)
+    names = ", ".join(client.escape_column_name(c) for c in columns)
+    sql = f"SELECT {names} FROM {qualified}" + (f" WHERE {where}" if where else "")
+    try:
+        rows = client.execute_sql(sql)
+    except Exception:  # the table is in the schema but not yet in the destination
+        return {}
     if rows is None:  # dlt's sql clients return None for statements without a result set
         return {}
     positions = [columns.index(k) for k in key]

@@ -287,11 +287,12 @@ def _run_row(
 def _snapshots(pipeline: dlt.Pipeline, plan: SyncPlan) -> Dict[str, Any]:
     """Content of the rows a delta sync may touch: its attendance ranges, students, enrollment."""
     ranges = [(r.school_code, r.start, r.end) for r in plan.ranges]
-    return {
-        table: snapshot(pipeline, table, BY_NAME[table].primary_key,
-                        window_filter(ranges) if table == "attendance_records" else None)
-        for table in CHANGE_TABLES
-    }
+    with pipeline.sql_client() as client:
+        return {
+            table: snapshot(pipeline, client, table, BY_NAME[table].primary_key,
+                            window_filter(ranges) if table == "attendance_records" else None)
+            for table in CHANGE_TABLES
+        }
 
 
 def _mark_interrupted_runs(pipeline: dlt.Pipeline) -> None:
