@@ -5,12 +5,17 @@ One invocation, one simulator district (a subprocess), three measurements:
    (`simulator_serving.serve_full_year`);
 2. our sync: `run_sync` in the sync worker process (`sync_common.run_worker`), so its peak RSS is its own,
    as shipped (default `checkpoint_every`) and alternated with the same sync in one pipeline run
-   (no batch or time limit per run); `checkpoint_overhead` = as shipped / one run - 1 (medians of `--repeat`);
+   (no batch or time limit per run); `checkpoint_overhead` = as shipped / one run - 1;
 3. the peer (`benchmarks/peers/aeries_rest_api.py`): a dlt `rest_api_source` written from dlt's docs,
    in its own process, into the same destination kind (its own DuckDB file / Postgres schema); the
    attendance records it loaded are the rows of its unnested `*__attendance_days` tables.
 With `--latency-ms N` our sync runs once more, before the peer, against a second simulator with N ms
 per response; `latency_added_s` = that run's wall time minus the first run's.
+
+`--repeat N` runs 1, 2 and the latency run N times, in rounds, and the peer once. The machine's speed
+drifts by a quarter between minutes here, so each ratio is taken within a round (the sync against the
+simulator-alone run just before it, the latency run against the sync of its round) and the median of
+the rounds is reported; every round's figures are in the JSON (`rounds`).
 
     python benchmarks/sync_vs_peers.py --destination postgres                       # large district
     python benchmarks/sync_vs_peers.py --destination postgres --latency-ms 100
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -90,6 +96,36 @@ def median_run(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     return chosen
 
 
+def median_by(items: List[Dict[str, Any]], *path: str) -> Dict[str, Any]:
+    """The item whose value at `path` is the median (the lower middle of an even count)."""
+    def value(item: Dict[str, Any]) -> float:
+        for key in path:
+            item = item[key]
+        return float(item)  # type: ignore[arg-type]
+    return sorted(items, key=value)[(len(items) - 1) // 2]
+
+
+def median(values: List[float]) -> float:
+    """The median of `values` (the mean of the two middle ones of an even count), rounded to 3 places."""
+    return round(statistics.median(values), 3)
+
+
+def round_figures(r: Dict[str, Any]) -> Dict[str, Any]:
+    """One round's figures: each ratio taken within the round."""
+    rate = r["shipped"]["records_per_second"]
+    figures = {
+        "simulator_records_per_s": round(r["serving"]["records_per_s"], 1),
+        "seconds": round(r["shipped"]["seconds"], 3), "records_per_s": round(rate, 1),
+        "one_run_seconds": round(r["single"]["seconds"], 3),
+        "peak_rss_mib": round(mib(r["shipped"]["peak_rss"]), 1),
+        "ratio_to_simulator": round(rate / r["serving"]["records_per_s"], 3),
+        "checkpoint_overhead": round(r["shipped"]["seconds"] / r["single"]["seconds"] - 1, 3),
+    }
+    if "latency" in r:
+        figures["latency_added_s"] = round(r["latency"]["wall_seconds"] - r["shipped"]["wall_seconds"], 3)
+    return figures
+
+
 def main() -> int:
     """Run the benchmark, print its figures, optionally write them as JSON."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,10 +149,12 @@ def main() -> int:
         schools, calendar, _ = district_layout(base, sim.certificate)
         first, last = year_bounds(calendar)
 
-        # 1. the simulator alone
-        serving = serve_full_year(base, sim.certificate, sim.pid, schools, calendar, args.clients, args.window_days)
-        print(f"simulator alone: {serving['records']:,} records in {serving['seconds']:.2f} s "
-              f"({serving['records_per_s']:,.0f}/s, {serving['requests']} requests)", flush=True)
+        def simulator_alone() -> Dict[str, Any]:
+            served = serve_full_year(base, sim.certificate, sim.pid, schools, calendar, args.clients,
+                                     args.window_days)
+            print(f"simulator alone: {served['records']:,} records in {served['seconds']:.2f} s "
+                  f"({served['records_per_s']:,.0f}/s, {served['requests']} requests)", flush=True)
+            return served
 
         with workdir(args.keep, "sync_vs_peers_") as tmp, \
                 (postgres(tmp) if dest == "postgres" else nullcontext()) as pg:
@@ -138,25 +176,27 @@ def main() -> int:
                 return r
 
             try:
-                # 2. our sync as shipped, alternated with the same sync in one pipeline run (no
-                # checkpoint before the end), each into a fresh dataset: the checkpoints' cost
-                shipped_runs: List[Dict[str, Any]] = []
-                single_runs: List[Dict[str, Any]] = []
-                for i in range(args.repeat):
-                    shipped_runs.append(ours(sim.base_url, f"ours_{dest}_{i}"))
-                    single_runs.append(ours(sim.base_url, f"ours_{dest}_one_run_{i}", checkpoint_every=None,
-                                            checkpoint_seconds=0))
-                sync = median_run(shipped_runs)
-                single = median_run(single_runs)
-
-                # 3. our sync with latency, against a second simulator of the same district; before the
-                # peer, which on DuckDB is stopped at 8 GiB and left the machine slow for a while (the
-                # DuckDB latency run after it was 9.5 s slower, 3.5 s in a run of its own)
-                lat: Optional[Dict[str, Any]] = None
                 if args.latency_ms:
                     lat_sim = SimulatorProcess(args.schools, args.students_per_school, seed=args.seed,
                                                extra_args=["--latency-ms", str(args.latency_ms)])
-                    lat = ours(lat_sim.base_url, f"ours_{dest}_latency")
+                rounds: List[Dict[str, Any]] = []
+                for i in range(args.repeat):
+                    # 1. the simulator alone; 2. our sync as shipped, then the same sync in one
+                    # pipeline run (no checkpoint before the end), each into a fresh dataset: the
+                    # checkpoints' cost; 3. our sync against a second simulator of the same district
+                    # with latency. All before the peer, which on DuckDB is stopped at 8 GiB and left
+                    # the machine slow for a while (a latency run after it was 9.5 s slower).
+                    this: Dict[str, Any] = {"serving": simulator_alone()}
+                    this["shipped"] = ours(sim.base_url, f"ours_{dest}_{i}")
+                    this["single"] = ours(sim.base_url, f"ours_{dest}_one_run_{i}", checkpoint_every=None,
+                                          checkpoint_seconds=0)
+                    if lat_sim is not None:
+                        this["latency"] = ours(lat_sim.base_url, f"ours_{dest}_latency_{i}")
+                    rounds.append(this)
+                serving = median_by(rounds, "serving", "records_per_s")["serving"]
+                sync = median_run([r["shipped"] for r in rounds])
+                single = median_run([r["single"] for r in rounds])
+                lat = median_run([r["latency"] for r in rounds]) if lat_sim is not None else None
 
                 # 4. the rest_api peer
                 peer_dataset = f"peer_{uuid.uuid4().hex[:8]}"
@@ -189,8 +229,9 @@ def main() -> int:
             lat_sim.stop()
 
     sim_rate = serving["records_per_s"]
-    overhead = sync["seconds"] / single["seconds"] - 1 if single["seconds"] else None
     sync_rate = sync["records_per_second"]
+    per_round = [round_figures(r) for r in rounds]
+    overhead = median([r["checkpoint_overhead"] for r in per_round])
     figures: Dict[str, Any] = {
         "destination": dest, "schools": args.schools, "students_per_school": args.students_per_school,
         "attendance_records": sync["attendance_records"], "seconds": round(sync["seconds"], 3),
@@ -206,15 +247,14 @@ def main() -> int:
         "peer_requests": serving["requests"],  # the same schools x windows as the simulator-alone run
         "peer_peak_rss_mib": round(mib(peer["peak_rss"]), 1), "peer_table_counts": peer["table_counts"],
         "peer_failed": peer.get("failed"),
-        "checkpoint_overhead": {dest: round(overhead, 3) if overhead is not None else None},
-        "sync_seconds_each": [round(r["seconds"], 3) for r in shipped_runs],
-        "one_run_seconds_each": [round(r["seconds"], 3) for r in single_runs],
+        "checkpoint_overhead": {dest: overhead},
         "one_run_pipeline_runs": single["pipeline_runs"],
-        "ratio_to_simulator": round(sync_rate / sim_rate, 3) if sim_rate else None,
+        "ratio_to_simulator": median([r["ratio_to_simulator"] for r in per_round]),
         "ratio_to_peer": round(sync_rate / peer_rate, 2) if peer_rate else None,
+        "repeat": args.repeat, "rounds": per_round,
     }
     if lat is not None:
-        added = lat["wall_seconds"] - sync["wall_seconds"]
+        added = median([r["latency_added_s"] for r in per_round])
         budget = lat["requests"] * args.latency_ms / 1000 / 8
         figures.update({
             "latency_ms": args.latency_ms, "latency_added_s": round(added, 3),
@@ -242,11 +282,13 @@ def main() -> int:
                      lat["records_per_second"] / sim_rate if sim_rate else "-"])
     print_table(["run", "attendance records", "seconds", "records/s", "requests", "peak RSS MiB", "x simulator"],
                 rows, title="Full year: simulator alone vs our sync vs a plain dlt rest_api peer")
+    if args.repeat > 1:
+        print_table(["round", *per_round[0]], [[i + 1, *r.values()] for i, r in enumerate(per_round)],
+                    title=f"Each of {args.repeat} rounds (ratios within the round; medians below)")
     print(f"our sync vs peer: {figures['ratio_to_peer']}x records/s (target >= 5x); "
           f"vs simulator: {figures['ratio_to_simulator']:.0%} (target >= 50 %)")
-    if overhead is not None:
-        print(f"checkpoint overhead ({sync['pipeline_runs']} pipeline runs vs {single['pipeline_runs']}): "
-              f"{overhead:.1%} (target <= 10 %)")
+    print(f"checkpoint overhead ({sync['pipeline_runs']} pipeline runs vs {single['pipeline_runs']}): "
+          f"{overhead:.1%} (target <= 10 %)")
     if lat is not None:
         print(f"latency {args.latency_ms} ms: added {figures['latency_added_s']:.2f} s of wall time "
               f"(budget 1/8 x {lat['requests']} requests x {args.latency_ms} ms = {figures['latency_budget_s']:.2f} s)")
