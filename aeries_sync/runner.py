@@ -347,7 +347,6 @@ def _run_checkpointed(
     if guarded and _create_tables_locked(pipeline, options, config, runtime, run_row):
         result.pipeline_runs += 1
     first = True
-    keyed = False
     while first or runtime.remaining:
         schools = runtime.budget.assign(runtime.pending_batches())
         # Later runs build only the attendance resources that get batches in this run: every
@@ -365,17 +364,18 @@ def _run_checkpointed(
         info = _run_locked(pipeline, source, options, guarded)
         result.pipeline_runs += 1
         _count_rows(pipeline, result)
-        if not keyed:
-            # After the first run with data: tables created empty by `_create_tables_locked` get
-            # their key columns only with their first rows.
-            add_primary_keys(pipeline)
-            keyed = True
         info.raise_on_failed_jobs()
         first = False
         if options.part == REFERENCE:
             break  # the reference tables are loaded in one run; attendance is another task's
         if len(runtime.done) + len(runtime.failed) == done_before:
             break  # nothing moved: stop rather than loop
+    # After the last run, not the first: an index built on the loaded rows at once is cheaper than
+    # one kept up row by row through a later run's insert (a first sync of 20 x 4,000 in two runs:
+    # loads and keys took 7.2-7.5 s this way, 7.9-8.0 s with the keys after the first run). Tables created
+    # empty by `_create_tables_locked` get their key columns only with their first rows. A sync
+    # that fails before this leaves the keys to the next one (adding them again is a no-op).
+    add_primary_keys(pipeline)
 
 
 def _part_resources(source: DltSource, part: str, school_codes: List[int]) -> List[str]:
