@@ -16,7 +16,7 @@ SECONDARY_INDEXES: Dict[str, Sequence[Sequence[str]]] = {
 def add_primary_keys(pipeline: dlt.Pipeline) -> None:
     """Give each Postgres table of the pipeline's dataset its primary key as a constraint, plus `SECONDARY_INDEXES`.
 
-    Call it after a load into Postgres (the command does, after a sync's first pipeline run);
+    Call it after a load into Postgres (the command does, after a sync's last pipeline run);
     calling it again is cheap. Other destinations are left alone.
 
     dlt declares primary keys in its schema only (it creates no constraint). Its merge
