@@ -88,21 +88,16 @@ def run_peer(cfg: Dict[str, Any], sample_interval: float = 0.05, kill_above_gib:
     return result
 
 
+def lower_middle(items: List[Dict[str, Any]], key: str) -> Dict[str, Any]:
+    """The item whose `key` is the median (the lower middle of an even count)."""
+    return sorted(items, key=lambda item: item[key])[(len(items) - 1) // 2]
+
+
 def median_run(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """The run of median duration (the lower middle of an even count), with the highest peak RSS of all."""
-    ordered = sorted(runs, key=lambda r: r["seconds"])
-    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    """The run of median duration, with the highest peak RSS of all."""
+    chosen = dict(lower_middle(runs, "seconds"))
     chosen["peak_rss"] = max(r["peak_rss"] for r in runs)
     return chosen
-
-
-def median_by(items: List[Dict[str, Any]], *path: str) -> Dict[str, Any]:
-    """The item whose value at `path` is the median (the lower middle of an even count)."""
-    def value(item: Dict[str, Any]) -> float:
-        for key in path:
-            item = item[key]
-        return float(item)  # type: ignore[arg-type]
-    return sorted(items, key=value)[(len(items) - 1) // 2]
 
 
 def median(values: List[Optional[float]]) -> Optional[float]:
@@ -202,7 +197,7 @@ def main() -> int:
                     if lat_sim is not None:
                         this["latency"] = ours(lat_sim.base_url, f"ours_{dest}_latency_{i}")
                     rounds.append(this)
-                serving = median_by(rounds, "serving", "records_per_s")["serving"]
+                serving = lower_middle([r["serving"] for r in rounds], "records_per_s")
                 sync = median_run([r["shipped"] for r in rounds])
                 single = median_run([r["single"] for r in rounds])
                 lat = median_run([r["latency"] for r in rounds]) if lat_sim is not None else None

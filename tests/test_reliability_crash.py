@@ -49,7 +49,7 @@ KILL_DELAY = (0.5, 3.2)  # seconds after start; a run takes ~14 s, its first che
 MAX_KILLS = 16  # kill on (up to this many times) until the kills hit extract, normalize and load
 NORMALIZE_EVERY = 3  # every third run is killed in the normalize stage
 LOAD_EVERY = 4  # every fourth run (unless aimed at normalize) is killed in the load stage
-NORMALIZE_WAIT = 8.0  # seconds a targeted run may take to reach its stage
+STAGE_WAIT = 8.0  # seconds a targeted run may take to reach its stage
 MAX_RUNS = MAX_KILLS + 8
 MAX_RERUNS = 4
 
@@ -108,7 +108,7 @@ def _wait_for_stage(proc: subprocess.Popen, pipeline_dir: Path, not_before: floa
         proc.wait(timeout=not_before)
     except subprocess.TimeoutExpired:
         pass
-    while proc.poll() is None and time.monotonic() - started < not_before + NORMALIZE_WAIT:
+    while proc.poll() is None and time.monotonic() - started < not_before + STAGE_WAIT:
         try:
             if in_stage(pipeline_dir):
                 return
