@@ -244,6 +244,7 @@ def main() -> int:
         "requests": sync["requests"],
         "sync_status": sync["status"], "sync_wall_seconds": round(sync["wall_seconds"], 3),
         "sync_pipeline_runs": sync["pipeline_runs"],
+        "measures_seconds": round(sync["measures_seconds"], 3), "measures_error": sync["measures_error"],
         "sync_peak_rss_polled_mib": round(mib(sync["sampled_peak_rss"]), 1),
         "simulator_records": serving["records"], "simulator_seconds": round(serving["seconds"], 3),
         "simulator_requests": serving["requests"],
@@ -297,10 +298,14 @@ def main() -> int:
     if lat is not None:
         print(f"latency {args.latency_ms} ms: added {figures['latency_added_s']:.2f} s of wall time "
               f"(budget 1/8 x {lat['requests']} requests x {args.latency_ms} ms = {figures['latency_budget_s']:.2f} s)")
+    failed_measures = [run for r in rounds for key, run in r.items()
+                       if key in ("shipped", "single", "latency") and run["measures_error"]]
+    print(f"attendance measures after the sync: {sync['measures_seconds']:.2f} s" if not failed_measures else
+          f"attendance measures NOT refreshed in {len(failed_measures)} run(s): {failed_measures[0]['measures_error']}")
     if args.json_out:
         args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"JSON written to {args.json_out}")
-    ok = sync["exit_code"] == 0 and (lat is None or lat["exit_code"] == 0)
+    ok = sync["exit_code"] == 0 and (lat is None or lat["exit_code"] == 0) and not failed_measures
     return 0 if ok else 1
 
 
