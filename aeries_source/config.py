@@ -34,7 +34,7 @@ class AeriesConfiguration(BaseConfiguration):
     batch_days: int = settings.DEFAULT_BATCH_DAYS
     """Days per batch: one attendance request per school and batch."""
     rows_per_item: int = settings.DEFAULT_ROWS_PER_ITEM
-    """Attendance rows per Arrow table handed to dlt (a school's consecutive batches are gathered up to it)."""
+    """Attendance rows per Arrow table handed to dlt: a school's consecutive batches are gathered up to it (1: none)."""
     school_codes: Optional[List[int]] = None
     """Schools to sync; default every active school."""
     lookback_days: int = settings.DEFAULT_LOOKBACK_DAYS

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-date", type=_date_arg, help="first attendance date to sync (YYYY-MM-DD)")
     p.add_argument("--end-date", type=_date_arg, help="last attendance date to sync, inclusive (YYYY-MM-DD)")
     p.add_argument("--batch-days", type=_positive_int, help="days per batch: one attendance request (default 30)")
-    p.add_argument("--rows-per-item", type=_positive_int, help="attendance rows per item handed to dlt (default 2,500)")
+    p.add_argument("--rows-per-item", type=_positive_int,
+                   help="attendance rows per item handed to dlt, a school's batches gathered (default 1: none)")
     p.add_argument("--resume-from-batch", type=_non_negative_int,
                    help="skip the plan's batches numbered below N (numbers as --dry-run shows them); "
                    "skipped batches no earlier sync of the same plan read are read by the next run")

@@ -40,6 +40,15 @@ def test_full_sync_matches_truth_and_rerun_adds_nothing(sim, make_options, desti
     assert_small_tables_match(sim, options)
 
 
+def test_batches_gathered_into_larger_items_load_the_same_rows(sim, make_options, destination):
+    """A `rows_per_item` above a batch's rows hands a school's batches to dlt together (by default each alone)."""
+    options = make_options(sim, destination, rows_per_item=1_000_000)
+    result = run_sync(options)
+    assert result.exit_code == EXIT_OK, result.message
+    assert result.attendance_records == assert_attendance_matches(sim, options, YEAR_START, YEAR_END)
+    assert_small_tables_match(sim, options)
+
+
 def test_attendance_rows_carry_batch_metadata_and_dates(sim, make_options):
     options = make_options(sim, batch_days=7)
     result = run_sync(options)
