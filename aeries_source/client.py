@@ -3,9 +3,10 @@
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 import orjson
@@ -340,15 +341,28 @@ class AeriesClient:
 
     # -- routes --------------------------------------------------------------------------------
     def system_info(self) -> Dict[str, Any]:
-        """Return `/systeminfo` (server version, year, clock)."""
-        body = self.get_json("systeminfo", settings.SYSTEMINFO_PATH)
-        if not isinstance(body, dict):
-            raise errors.AeriesRequestError("systeminfo did not return an object", errors.MALFORMED_RESPONSE)
-        return body
+        """Return `/systeminfo` (server version, years, clock), requested once for the life of this client."""
+        return self._system_info()[0]
 
     def server_now(self) -> datetime:
-        """Return the server's local wall-clock time from `systeminfo.CurrentDateTime`."""
-        return parse_server_datetime(str(self.system_info()["CurrentDateTime"]))
+        """Return the server's local wall-clock time: `systeminfo.CurrentDateTime` plus the time since it came.
+
+        A sync asks for the clock right after checking the DatabaseYear, which already read it: the
+        local monotonic clock carries it forward instead of a second request (a round trip before
+        the first attendance request). The server wrote its clock before the response arrived, so
+        the result is never later than the server's own, as the StudentDataChanges watermark needs.
+        """
+        body, received = self._system_info()
+        return parse_server_datetime(str(body["CurrentDateTime"])) + timedelta(seconds=time.monotonic() - received)
+
+    def _system_info(self) -> Tuple[Dict[str, Any], float]:
+        def request() -> Tuple[Dict[str, Any], float]:
+            body = self.get_json("systeminfo", settings.SYSTEMINFO_PATH)
+            if not isinstance(body, dict):
+                raise errors.AeriesRequestError("systeminfo did not return an object", errors.MALFORMED_RESPONSE)
+            return body, time.monotonic()
+
+        return self._cached("systeminfo", request)  # type: ignore[no-any-return]
 
     def schools(self) -> List[Dict[str, Any]]:
         """Return every school object of the district (including pseudo-schools)."""

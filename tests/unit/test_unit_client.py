@@ -2,7 +2,7 @@
 
 import json
 import socket
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -112,6 +112,16 @@ def test_calendar_is_cached(mock: Any) -> None:
     mock.get(API + "schools/901/calendar", json=[{"CalendarDate": "2024-09-03T00:00:00"}])
     client = make_client()
     assert client.calendar(901) == client.calendar(901) == [{"CalendarDate": "2024-09-03T00:00:00"}]
+    assert len(mock.calls) == 1
+
+
+def test_server_clock_is_read_once_and_carried_forward(mock: Any) -> None:
+    info = {"AvailableDatabaseYears": ["2024-2025"], "CurrentDateTime": "2025-03-12T10:15:30"}
+    mock.get(API + "systeminfo", json=info)
+    client = make_client()
+    assert client.system_info()["AvailableDatabaseYears"] == ["2024-2025"]
+    first, later = client.server_now(), client.server_now()
+    assert datetime(2025, 3, 12, 10, 15, 30) <= first <= later < datetime(2025, 3, 12, 10, 16)
     assert len(mock.calls) == 1
 
 
