@@ -43,7 +43,7 @@ from aeries_sync.leftovers import leftovers_removed
 from aeries_sync.options import ALL, ATTENDANCE, REFERENCE, SyncOptions, validate_options
 from aeries_sync.pipeline import file_format, finish_pending, make_pipeline, sync_connection
 from aeries_sync.sync_runs import safe_config, sync_runs_resource
-from aeries_sync.tuning import cache_jsonpath_parsing, uncompressed_intermediate_files
+from aeries_sync.tuning import cache_jsonpath_parsing, cache_schema_type_hints, uncompressed_intermediate_files
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ def run_sync(
         on_secrets: Told each secret value once the settings are resolved (a log redactor).
     """
     cache_jsonpath_parsing()
+    cache_schema_type_hints()
     with contextlib.ExitStack() as stack:
         stack.enter_context(uncompressed_intermediate_files())
         return _run_sync(options, stack, on_batch_done, on_plan, on_secrets)
