@@ -151,6 +151,9 @@ def _read_school(
             runtime.count_rejects(len(rejected))
             yield dlt.mark.with_table_name(rejected, REJECTS.name)
         yield table
+        # Nor the batch's table, once dlt has it: this generator waits with its locals at every
+        # yield and during its next request, and each school's resource is one such generator.
+        del table
         yield _batch_record(runtime, batch, "done", rows=records, requests=requests_made, seconds=seconds)
         runtime.mark_done(batch, records, extracted=True)
     if all(u.start.isoformat() in progress for u in batches):
@@ -177,6 +180,7 @@ def _gathered(items: Iterator[Any], rows_per_item: int, legacy_columns: Sequence
 
     def item_of(tables: List[pa.Table]) -> Any:
         table = pa.concat_tables(tables)
+        tables.clear()  # held by the item alone while this generator waits for its next batch
         if legacy_columns:
             table = with_dlt_row_columns(table, legacy_columns, dlt.current.load_package_state()["load_id"])
         return dlt.mark.with_table_name(table, ATTENDANCE_RECORDS.name)
@@ -187,6 +191,7 @@ def _gathered(items: Iterator[Any], rows_per_item: int, legacy_columns: Sequence
             continue
         pending.append(item)
         rows += item.num_rows
+        del item  # this frame waits for the next batch without it (`item_of` empties `pending` too)
         if rows >= rows_per_item:
             yield item_of(pending)
             pending, rows = [], 0

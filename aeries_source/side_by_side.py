@@ -31,9 +31,11 @@ def side_by_side(
         while pending:
             item, future = pending.popleft()
             result = future.result()
+            del future  # it holds the result too
             for following in source:  # keep `ahead` fetches going while the caller works on this one
                 pending.append((following, pool.submit(fetch, following)))
                 break
             yield item, result
+            del result  # not held here while the next fetch is awaited (it may be megabytes of rows)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

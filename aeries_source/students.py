@@ -149,11 +149,18 @@ def _read_schools(
     # Two schools at a time: a decoded page of a thousand Aeries students is ~15 MB of Python
     # objects, and the attendance reads share the client's request slots anyway.
     for _, items in side_by_side(codes, fetch, ahead=2):
-        for item in items:
-            yield as_item(runtime, item) if isinstance(item, PendingRows) else item
+        # Taken out of the school's list as they are yielded: this generator waits for the next
+        # school's reads with its locals, and none of them should still hold this school's rows.
+        items.reverse()
+        while items:
+            yield _item_of(runtime, items.pop())
     server_now = runtime.ensure_plan().server_now
     if server_now is not None:
         state["watermark"] = server_now.isoformat()
+
+
+def _item_of(runtime: SyncRuntime, item: Any) -> Any:
+    return as_item(runtime, item) if isinstance(item, PendingRows) else item
 
 
 # A set of rows as an Arrow table typed by its values (`values_table`), or the dict rows when it cannot be one.

@@ -1,10 +1,13 @@
 """Unit tests of how one batch's Aeries payload becomes attendance rows, tombstones and rejects."""
 
+import weakref
 from datetime import date
+from typing import Iterator, List
 
+import pyarrow as pa
 from test_unit_transform import cls, daily_ctx, day, period_ctx
 
-from aeries_source.attendance import _batch_table
+from aeries_source.attendance import _batch_table, _gathered
 from aeries_source.attendance_table import ATTENDANCE_SCHEMA
 from aeries_source.planning import Batch, SyncPlan
 from aeries_source.runtime import SyncRuntime
@@ -97,3 +100,24 @@ def test_a_daily_school_s_null_period_columns_share_one_array_per_type() -> None
         assert len(distinct) <= 4, distinct
     nulls = NullColumns(3)
     assert nulls.of(pa.string()) is nulls.of(pa.string()) and nulls.of(pa.int64()).type == pa.int64()
+
+
+def test_a_batch_table_is_not_held_while_the_school_s_next_batch_is_read() -> None:
+    refs: List[weakref.ref] = []
+    freed_while_reading: List[bool] = []
+
+    def tracked(table: pa.Table) -> pa.Table:
+        refs.append(weakref.ref(table))
+        return table
+
+    def batches() -> Iterator[pa.Table]:
+        yield tracked(pa.table({"student_id": [1, 2]}))
+        freed_while_reading.append(refs[0]() is None)  # the next request would be made here
+        yield tracked(pa.table({"student_id": [3]}))
+
+    items = _gathered(batches(), rows_per_item=1)
+    first = next(items)
+    assert first.data.num_rows == 2 and first.meta.table_name == "attendance_records"
+    del first  # written by dlt
+    assert next(items).data.num_rows == 1
+    assert freed_while_reading == [True], "the school's last batch was still held while its next one was read"

@@ -2,6 +2,7 @@
 
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -50,3 +51,30 @@ def test_a_failed_fetch_is_raised_at_its_place_and_closing_stops_the_rest() -> N
     with pytest.raises(ValueError, match="school 2 failed"):
         next(reads)
     assert len(fetched) <= 5, "nothing is fetched after the failure surfaced"
+
+
+class _Rows(list):
+    """A result that can be watched with a weak reference."""
+
+
+def test_a_result_is_not_held_while_the_next_fetch_is_awaited() -> None:
+    refs = []
+    dropped = threading.Event()
+    freed_while_waiting = []
+
+    def fetch(n: int) -> _Rows:
+        if n == 1:  # awaited by the generator after the consumer has dropped result 0
+            assert dropped.wait(5)
+            deadline = time.monotonic() + 2
+            while refs[0]() is not None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            freed_while_waiting.append(refs[0]() is None)
+        rows = _Rows([n])
+        refs.append(weakref.ref(rows))
+        return rows
+
+    reads = side_by_side(range(2), fetch, ahead=1)
+    assert next(reads) == (0, [0])  # the tuple is not kept
+    dropped.set()
+    assert next(reads) == (1, [1])
+    assert freed_while_waiting == [True], "school 0's rows were still held while school 1 was read"
