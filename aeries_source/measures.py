@@ -131,6 +131,9 @@ def create_measures(pipeline: dlt.Pipeline, config: Optional[MeasuresConfigurati
             if _server_version(client) >= _SECURITY_INVOKER_SINCE:
                 view_options = " WITH (security_invoker = true)"
         existing = _existing_measures(client, columns)
+        if postgres:
+            _analyze_unanalyzed(client, [name for name in (*_REQUIRED_TABLES, ATTENDANCE_HISTORY_SUMMARY.name)
+                                         if name in columns])
         with client.begin_transaction():
             # Computed once for both summaries (half of their time), dropped before the commit.
             client.execute_sql(f"CREATE TEMPORARY TABLE {_FACTS_TABLE} AS {enrolled_facts_select(names, periods)}")
@@ -159,6 +162,24 @@ def create_measures(pipeline: dlt.Pipeline, config: Optional[MeasuresConfigurati
             client.execute_sql(f"DROP TABLE {_FACTS_TABLE}")
     logger.info("attendance measures %s: %s", "refreshed" if in_place else "made", ", ".join(selects))
     return list(selects)
+
+
+def _analyze_unanalyzed(client: Any, tables: Sequence[str]) -> None:
+    """ANALYZE those of the dataset's `tables` that autovacuum would analyze but has not yet (Postgres).
+
+    A table loaded seconds ago has no statistics until autovacuum gets to it, up to a minute later.
+    Without them Postgres estimated one instructional day, read the attendance by a nested loop,
+    and the facts of a 2-school, 100-student district took 4.4 s (5 ms after ANALYZE; 0.97 s at
+    20 x 2,000 either way, where ANALYZE costs 0.25 s). The rule is autovacuum's own (never
+    analyzed, or more than 50 rows + 10 % changed since), so a delta that changed little analyzes
+    nothing. A table of another owner is skipped by Postgres with a warning, not an error.
+    """
+    stale = client.execute_sql(
+        "SELECT relname FROM pg_stat_user_tables WHERE schemaname = %s AND relname = ANY(%s) AND "
+        "((last_analyze IS NULL AND last_autoanalyze IS NULL) OR n_mod_since_analyze > 50 + 0.1 * n_live_tup)",
+        client.dataset_name, list(tables)) or ()
+    for (table,) in stale:
+        client.execute_sql(f"ANALYZE {client.make_qualified_table_name(table)}")
 
 
 def _dataset_columns(client: Any) -> Dict[str, List[str]]:
