@@ -150,6 +150,36 @@ class SimulatorProcess:
                 self.proc.wait(timeout=10)
 
 
+# ----- CPU of the other processes -----------------------------------------------------------------
+def process_cpu_seconds(pid: Optional[int]) -> Optional[float]:
+    """User + system CPU seconds of a process and of its children, ended ones included; None if unknown.
+
+    A Postgres server's backends are children of its postmaster: the ones that ended (and were
+    waited for) are in its `children_*` times, the live ones are added one by one.
+    """
+    if pid is None:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        times = proc.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+        return total
+    except psutil.Error:
+        return None
+
+
+def postmaster_pid(pgdata: Path) -> Optional[int]:
+    """The postmaster's pid of the server whose data folder is `pgdata` (line 1 of postmaster.pid)."""
+    try:
+        return int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 # ----- postgres ---------------------------------------------------------------------------------
 def pgserver_url(uri: str) -> str:
     """pgserver's socket URI as a URL dlt accepts (same as tests/conftest.py `_pgserver_url`)."""
@@ -245,13 +275,14 @@ def _worker_main(raw: str) -> int:
             fields[key] = date.fromisoformat(fields[key])
     count_tables = fields.pop("count_tables", True)
     options = sync_options(**fields, retry=RetryPolicy())
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _own_cpu_seconds()
     result = run_sync(options)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _own_cpu_seconds() - cpu_before
     out: Dict[str, Any] = {
         "exit_code": result.exit_code, "status": result.status, "message": result.message,
         "rows": result.rows, "attendance_records": result.attendance_records,
         "seconds": result.seconds, "wall_seconds": wall, "records_per_second": result.records_per_second,
+        "cpu_seconds": cpu,  # all of run_sync, the measures included (as wall_seconds)
         "requests": result.requests, "retries": result.retries, "errors": result.errors,
         "pipeline_runs": result.pipeline_runs, "rejects": result.rejects,
         "measures_seconds": result.measures_seconds, "measures_error": result.measures_error,
@@ -267,6 +298,11 @@ def _worker_main(raw: str) -> int:
         out["table_counts"] = _table_counts(make_pipeline(options))
     print("RESULT " + json.dumps(out, default=str), flush=True)
     return 0
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _table_counts(pipeline: Any) -> Dict[str, int]:

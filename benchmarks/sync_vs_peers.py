@@ -48,7 +48,9 @@ from sync_common import (  # noqa: E402
     drop_dataset,
     mib,
     postgres,
+    postmaster_pid,
     print_table,
+    process_cpu_seconds,
     run_worker,
     workdir,
     worker_options,
@@ -110,6 +112,10 @@ def _ratio(a: float, b: float) -> Optional[float]:
     return a / b if b else None  # a run that failed before it started has no seconds
 
 
+def _rounded(value: Optional[float]) -> Optional[float]:
+    return round(value, 2) if value is not None else None
+
+
 def round_figures(r: Dict[str, Any]) -> Dict[str, Any]:
     """One round's figures: each ratio taken within the round."""
     rate = r["shipped"]["records_per_second"]
@@ -167,12 +173,21 @@ def main() -> int:
                 print(f"postgres: {pg[1]}", flush=True)
             datasets: List[str] = []
 
-            def ours(base_url: str, name: str, **extra: Any) -> Dict[str, Any]:
+            # None with an external server (no postmaster.pid here): its CPU is not counted
+            pg_pid = postmaster_pid(tmp / "pgdata") if pg else None
+
+            def ours(server: SimulatorProcess, name: str, **extra: Any) -> Dict[str, Any]:
                 dataset = f"bench_{uuid.uuid4().hex[:8]}"
                 datasets.append(dataset)
-                opts = worker_options(base_url, sim.certificate, dest, tmp / name, dataset=dataset,
+                opts = worker_options(server.base_url, sim.certificate, dest, tmp / name, dataset=dataset,
                                       pipeline_name=name, postgres_credentials=url, **extra)
+                others = [server.pid, pg_pid]
+                before = [process_cpu_seconds(pid) for pid in others]
                 r = run_worker(opts)
+                after = [process_cpu_seconds(pid) for pid in others]
+                # what the simulator and the database spent meanwhile (the sync's own: cpu_seconds)
+                r["simulator_cpu_seconds"], r["postgres_cpu_seconds"] = (
+                    b - a if a is not None and b is not None else None for a, b in zip(before, after, strict=True))
                 print(f"{name}: {r['status']} (exit {r['exit_code']}), {r['attendance_records']:,} records in "
                       f"{r['seconds']:.2f} s, {r['requests']} requests {r['message']}".rstrip(), flush=True)
                 if r["exit_code"] != 0:
@@ -191,11 +206,11 @@ def main() -> int:
                     # with latency. All before the peer, which on DuckDB is stopped at 8 GiB and left
                     # the machine slow for a while (a latency run after it was 9.5 s slower).
                     this: Dict[str, Any] = {"serving": simulator_alone()}
-                    this["shipped"] = ours(sim.base_url, f"ours_{dest}_{i}")
-                    this["single"] = ours(sim.base_url, f"ours_{dest}_one_run_{i}", checkpoint_every=None,
+                    this["shipped"] = ours(sim, f"ours_{dest}_{i}")
+                    this["single"] = ours(sim, f"ours_{dest}_one_run_{i}", checkpoint_every=None,
                                           checkpoint_seconds=0)
                     if lat_sim is not None:
-                        this["latency"] = ours(lat_sim.base_url, f"ours_{dest}_latency_{i}")
+                        this["latency"] = ours(lat_sim, f"ours_{dest}_latency_{i}")
                     rounds.append(this)
                 serving = lower_middle([r["serving"] for r in rounds], "records_per_s")
                 sync = median_run([r["shipped"] for r in rounds])
@@ -247,7 +262,11 @@ def main() -> int:
         "measures_seconds": round(sync["measures_seconds"], 3), "measures_error": sync["measures_error"],
         "sync_peak_rss_polled_mib": round(mib(sync["sampled_peak_rss"]), 1),
         "simulator_records": serving["records"], "simulator_seconds": round(serving["seconds"], 3),
-        "simulator_requests": serving["requests"],
+        "simulator_requests": serving["requests"], "simulator_cpu_s": round(serving["cpu"], 2),
+        # Where the machine's time went during the median sync (wall_seconds includes the measures)
+        "cpu": {"cores": os.cpu_count(), "sync_wall_s": round(sync["wall_seconds"], 2),
+                "sync_s": round(sync["cpu_seconds"], 2), "simulator_s": _rounded(sync["simulator_cpu_seconds"]),
+                "postgres_s": _rounded(sync["postgres_cpu_seconds"])},
         "peer_attendance_records": peer["attendance_records"], "peer_seconds": round(peer["seconds"], 3),
         "peer_requests": serving["requests"],  # the same schools x windows as the simulator-alone run
         "peer_peak_rss_mib": round(mib(peer["peak_rss"]), 1), "peer_table_counts": peer["table_counts"],
@@ -292,6 +311,13 @@ def main() -> int:
                     title=f"Each of {args.repeat} rounds (ratios within the round; medians below)")
     print(f"our sync vs peer: {figures['ratio_to_peer']}x records/s (target >= 5x); "
           f"vs simulator: {figures['ratio_to_simulator']} (target >= 0.5)")
+    cpu = figures["cpu"]
+    busy = sum(v for k, v in cpu.items() if k in ("sync_s", "simulator_s", "postgres_s") and v is not None)
+    print(f"CPU during our sync ({cpu['sync_wall_s']:.1f} s wall x {cpu['cores']} cores = "
+          f"{cpu['sync_wall_s'] * (cpu['cores'] or 1):.1f} core-s): sync {cpu['sync_s']:.1f} s, "
+          f"simulator {cpu['simulator_s']} s, postgres {cpu['postgres_s']} s, idle or other "
+          f"{cpu['sync_wall_s'] * (cpu['cores'] or 1) - busy:.1f} core-s; the simulator alone spent "
+          f"{serving['cpu']:.1f} s serving the year")
     if overhead is not None:
         print(f"checkpoint overhead ({sync['pipeline_runs']} pipeline runs vs {single['pipeline_runs']}): "
               f"{overhead:.1%} (target <= 10 %)")
