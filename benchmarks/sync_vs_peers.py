@@ -312,12 +312,12 @@ def main() -> int:
     print(f"our sync vs peer: {figures['ratio_to_peer']}x records/s (target >= 5x); "
           f"vs simulator: {figures['ratio_to_simulator']} (target >= 0.5)")
     cpu = figures["cpu"]
-    busy = sum(v for k, v in cpu.items() if k in ("sync_s", "simulator_s", "postgres_s") and v is not None)
-    print(f"CPU during our sync ({cpu['sync_wall_s']:.1f} s wall x {cpu['cores']} cores = "
-          f"{cpu['sync_wall_s'] * (cpu['cores'] or 1):.1f} core-s): sync {cpu['sync_s']:.1f} s, "
-          f"simulator {cpu['simulator_s']} s, postgres {cpu['postgres_s']} s, idle or other "
-          f"{cpu['sync_wall_s'] * (cpu['cores'] or 1) - busy:.1f} core-s; the simulator alone spent "
-          f"{serving['cpu']:.1f} s serving the year")
+    core_seconds = cpu["sync_wall_s"] * (cpu["cores"] or 1)
+    busy = sum(v for v in (cpu["sync_s"], cpu["simulator_s"], cpu["postgres_s"]) if v is not None)
+    print(f"CPU during our sync ({cpu['sync_wall_s']:.1f} s wall x {cpu['cores']} cores = {core_seconds:.1f} core-s): "
+          f"sync {cpu['sync_s']:.1f} s, simulator {cpu['simulator_s']} s, postgres {cpu['postgres_s']} s, "
+          f"idle or other {core_seconds - busy:.1f} core-s; the simulator alone spent {serving['cpu']:.1f} s "
+          f"serving the year")
     if overhead is not None:
         print(f"checkpoint overhead ({sync['pipeline_runs']} pipeline runs vs {single['pipeline_runs']}): "
               f"{overhead:.1%} (target <= 10 %)")
