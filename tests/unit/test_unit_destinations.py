@@ -4,7 +4,15 @@ import dlt
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from aeries_sync.destinations import DuckDb, MergeOnMergeKeyJob, Postgres, _duckdb_client_class, _MergesOnMergeKey
+from aeries_source.tables import ATTENDANCE_RECORDS, STUDENTS, TOMBSTONE_COLUMN
+from aeries_sync.destinations import (
+    DuckDb,
+    MergeOnMergeKeyJob,
+    Postgres,
+    PostgresMergeJob,
+    _duckdb_client_class,
+    _MergesOnMergeKey,
+)
 
 
 def comparable(caps):
@@ -85,6 +93,63 @@ def test_a_merge_on_real_duckdb_replaces_school_days_and_deduplicates_on_the_pri
         table = job_client.prepare_load_table("marks")
         sql = " ".join(MergeOnMergeKeyJob.gen_merge_sql([table], job_client.sql_client))
     assert "DELETE" in sql and " OR " not in sql
+
+
+def _batch(school, days, codes):
+    """A batch as the source stages it: a tombstone per day, then a row per student and day."""
+    tombstones = [{"school_code": school, "student_id": 0, "attendance_date": day, TOMBSTONE_COLUMN: True}
+                  for day in days]
+    rows = [{"school_code": school, "student_id": student, "attendance_date": day, "all_day_code": code,
+             TOMBSTONE_COLUMN: False} for day in days for student, code in codes.items()]
+    return tombstones + rows
+
+
+def test_attendance_merge_on_postgres_inserts_staged_rows_once_whether_or_not_a_school_day_was_staged_twice(
+        tmp_path, postgres_url):
+    from datetime import date
+
+    pipeline = dlt.pipeline("unit_pg_merge", destination=Postgres(credentials=postgres_url),
+                            dataset_name=f"merge_{tmp_path.name[-12:].lower().replace('-', '_')}",
+                            pipelines_dir=str(tmp_path / "p"))
+    d1, d2, d3 = date(2024, 9, 3), date(2024, 9, 4), date(2024, 9, 5)
+
+    def load(rows):
+        pipeline.run(dlt.resource(rows, **ATTENDANCE_RECORDS.resource_args()))
+
+    def stored():
+        with pipeline.sql_client() as client:
+            return [tuple(r) for r in client.execute_sql(
+                "SELECT school_code, student_id, attendance_date, all_day_code FROM attendance_records ORDER BY 1, 2, 3")]
+
+    # Two batches, no school-day staged twice: inserted as staged.
+    load(_batch(1, [d1, d2], {10: "A", 11: "T"}) + _batch(1, [d3], {10: "U"}))
+    assert stored() == [(1, 10, d1, "A"), (1, 10, d2, "A"), (1, 10, d3, "U"), (1, 11, d1, "T"), (1, 11, d2, "T")]
+    # The first batch staged twice (a staging COPY replayed after a kill) and a day of it read by a
+    # second batch too: deduplicated, one row per student and day; day 1 replaced (student 11 gone).
+    again = _batch(1, [d1, d2], {10: "E"})
+    load(again + again + _batch(1, [d2], {10: "E"}))
+    assert stored() == [(1, 10, d1, "E"), (1, 10, d2, "E"), (1, 10, d3, "U")]
+
+    with pipeline.destination_client() as job_client:
+        assert job_client.merge_job_class is PostgresMergeJob
+        sql = " ".join(PostgresMergeJob.gen_merge_sql([job_client.prepare_load_table("attendance_records")],
+                                                      job_client.sql_client))
+    # the rows as staged unless a tombstone's school-day is there twice, dlt's deduplication if so
+    assert "UNION ALL" in sql and "_dlt_dedup_rn" in sql and "HAVING COUNT(*) > 1" in sql
+
+
+def test_other_tables_merge_with_dlt_s_deduplication_alone(tmp_path, postgres_url):
+    pipeline = dlt.pipeline("unit_pg_merge_other", destination=Postgres(credentials=postgres_url),
+                            dataset_name=f"other_{tmp_path.name[-12:].lower().replace('-', '_')}",
+                            pipelines_dir=str(tmp_path / "p"))
+    rows = [{"student_id": 1, "school_code": 1, "last_name": "Synthetic", TOMBSTONE_COLUMN: False}] * 2
+    pipeline.run(dlt.resource(rows, **STUDENTS.resource_args()))
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("SELECT COUNT(*) FROM students")[0][0] == 1
+    with pipeline.destination_client() as job_client:
+        sql = " ".join(PostgresMergeJob.gen_merge_sql([job_client.prepare_load_table("students")],
+                                                      job_client.sql_client))
+    assert "_dlt_dedup_rn" in sql and "UNION ALL" not in sql
 
 
 def test_both_destinations_use_dlt_s_job_client_with_the_merge_key_merge():
