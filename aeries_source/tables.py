@@ -90,9 +90,9 @@ def _period_columns(period: str) -> Dict[str, Dict[str, Any]]:
 # unique per student-day by construction (one record per student-day, batches never overlap): dlt
 # deduplicates the staged rows on it before inserting, and that keeps a load replayed after a kill
 # from inserting rows twice (a staging COPY that committed before dlt recorded it runs again on
-# the next run; the crash test caught it when the key was dropped). On Postgres that
-# deduplication runs only when a school-day's tombstone was staged twice
-# (`aeries_sync.destinations.PostgresMergeJob`). With both keys dlt would delete
+# the next run; the crash test caught it when the key was dropped). The sync's destinations run
+# that deduplication only when a school-day's tombstone was staged twice
+# (`aeries_sync.destinations.AttendanceMergeJob`). With both keys dlt would delete
 # by `pk OR merge key`, which no database hash-joins; our destinations delete by the merge key
 # alone, which is equivalent here (`aeries_sync.destinations.MergeOnMergeKeyJob`).
 ATTENDANCE_RECORDS = Table(

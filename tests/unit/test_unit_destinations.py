@@ -8,8 +8,8 @@ from aeries_source.tables import ATTENDANCE_RECORDS, STUDENTS, TOMBSTONE_COLUMN
 from aeries_sync.destinations import (
     DuckDb,
     MergeOnMergeKeyJob,
+    AttendanceMergeJob,
     Postgres,
-    PostgresMergeJob,
     _duckdb_client_class,
     _MergesOnMergeKey,
 )
@@ -104,13 +104,21 @@ def _batch(school, days, codes):
     return tombstones + rows
 
 
-def test_attendance_merge_on_postgres_inserts_staged_rows_once_whether_or_not_a_school_day_was_staged_twice(
-        tmp_path, postgres_url):
+def _pipeline(kind, name, tmp_path, request):
+    if kind == "duckdb":
+        destination = DuckDb(credentials=str(tmp_path / "m.duckdb"))
+    else:
+        destination = Postgres(credentials=request.getfixturevalue("postgres_url"))
+    return dlt.pipeline(name, destination=destination, pipelines_dir=str(tmp_path / "p"),
+                        dataset_name=f"{name}_{tmp_path.name[-12:].lower().replace('-', '_')}")
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_attendance_merge_inserts_staged_rows_once_whether_or_not_a_school_day_was_staged_twice(
+        kind, tmp_path, request):
     from datetime import date
 
-    pipeline = dlt.pipeline("unit_pg_merge", destination=Postgres(credentials=postgres_url),
-                            dataset_name=f"merge_{tmp_path.name[-12:].lower().replace('-', '_')}",
-                            pipelines_dir=str(tmp_path / "p"))
+    pipeline = _pipeline(kind, "att_merge", tmp_path, request)
     d1, d2, d3 = date(2024, 9, 3), date(2024, 9, 4), date(2024, 9, 5)
 
     def load(rows):
@@ -131,23 +139,22 @@ def test_attendance_merge_on_postgres_inserts_staged_rows_once_whether_or_not_a_
     assert stored() == [(1, 10, d1, "E"), (1, 10, d2, "E"), (1, 10, d3, "U")]
 
     with pipeline.destination_client() as job_client:
-        assert job_client.merge_job_class is PostgresMergeJob
-        sql = " ".join(PostgresMergeJob.gen_merge_sql([job_client.prepare_load_table("attendance_records")],
+        assert job_client.merge_job_class is AttendanceMergeJob
+        sql = " ".join(AttendanceMergeJob.gen_merge_sql([job_client.prepare_load_table("attendance_records")],
                                                       job_client.sql_client))
     # the rows as staged unless a tombstone's school-day is there twice, dlt's deduplication if so
     assert "UNION ALL" in sql and "_dlt_dedup_rn" in sql and "HAVING COUNT(*) > 1" in sql
 
 
-def test_other_tables_merge_with_dlt_s_deduplication_alone(tmp_path, postgres_url):
-    pipeline = dlt.pipeline("unit_pg_merge_other", destination=Postgres(credentials=postgres_url),
-                            dataset_name=f"other_{tmp_path.name[-12:].lower().replace('-', '_')}",
-                            pipelines_dir=str(tmp_path / "p"))
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_other_tables_merge_with_dlt_s_deduplication_alone(kind, tmp_path, request):
+    pipeline = _pipeline(kind, "other_merge", tmp_path, request)
     rows = [{"student_id": 1, "school_code": 1, "last_name": "Synthetic", TOMBSTONE_COLUMN: False}] * 2
     pipeline.run(dlt.resource(rows, **STUDENTS.resource_args()))
     with pipeline.sql_client() as client:
         assert client.execute_sql("SELECT COUNT(*) FROM students")[0][0] == 1
     with pipeline.destination_client() as job_client:
-        sql = " ".join(PostgresMergeJob.gen_merge_sql([job_client.prepare_load_table("students")],
+        sql = " ".join(AttendanceMergeJob.gen_merge_sql([job_client.prepare_load_table("students")],
                                                       job_client.sql_client))
     assert "_dlt_dedup_rn" in sql and "UNION ALL" not in sql
 
