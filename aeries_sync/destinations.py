@@ -14,12 +14,12 @@ from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.destination.client import FollowupJobRequest, PreparedTableSchema
 from dlt.common.destination.reference import DestinationReference
 from dlt.common.libs.sql_alchemy_shims import URL, make_url
+from dlt.common.schema.typing import TSortOrder
 from dlt.common.typing import TSecretStrValue
 from dlt.common.utils import digest128
 from dlt.destinations.impl.postgres.configuration import PostgresClientConfiguration, PostgresCredentials
 from dlt.destinations.impl.postgres.postgres import PostgresClient
 from dlt.destinations.job_client_impl import SqlJobClientBase
-from dlt.common.schema.typing import TSortOrder
 from dlt.destinations.sql_client import SqlClientBase
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 
@@ -98,8 +98,10 @@ class AttendanceMergeJob(MergeOnMergeKeyJob):
         condition_columns: Optional[Sequence[str]] = None,
         skip_dedup: bool = False,
     ) -> str:
+        # dlt annotates these defaults of None without Optional
         deduplicated = super().gen_select_from_dedup_sql(
-            table_name, primary_keys, columns, dedup_sort, condition, condition_columns, skip_dedup)
+            table_name, primary_keys, columns, dedup_sort, condition, condition_columns,  # type: ignore[arg-type]
+            skip_dedup)
         restaging = _RESTAGING.get()
         if skip_dedup or restaging is None:
             return deduplicated

@@ -6,9 +6,9 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from aeries_source.tables import ATTENDANCE_RECORDS, STUDENTS, TOMBSTONE_COLUMN
 from aeries_sync.destinations import (
+    AttendanceMergeJob,
     DuckDb,
     MergeOnMergeKeyJob,
-    AttendanceMergeJob,
     Postgres,
     _duckdb_client_class,
     _MergesOnMergeKey,
@@ -127,7 +127,8 @@ def test_attendance_merge_inserts_staged_rows_once_whether_or_not_a_school_day_w
     def stored():
         with pipeline.sql_client() as client:
             return [tuple(r) for r in client.execute_sql(
-                "SELECT school_code, student_id, attendance_date, all_day_code FROM attendance_records ORDER BY 1, 2, 3")]
+                "SELECT school_code, student_id, attendance_date, all_day_code FROM attendance_records"
+                " ORDER BY 1, 2, 3")]
 
     # Two batches, no school-day staged twice: inserted as staged.
     load(_batch(1, [d1, d2], {10: "A", 11: "T"}) + _batch(1, [d3], {10: "U"}))
