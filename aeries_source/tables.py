@@ -86,8 +86,9 @@ def _period_columns(period: str) -> Dict[str, Dict[str, Any]]:
             f"period_{period}_section": {"data_type": "bigint"}}
 
 
-# Each load replaces whole school-days (merge key). The primary key is needed although rows are
-# unique per student-day by construction (one record per student-day, batches never overlap): dlt
+# Each load replaces whole school-days (merge key). The primary key is needed although a batch
+# holds one record per student-day (a retried batch may share days with its school's main range,
+# and a replayed load stages a file twice): dlt
 # deduplicates the staged rows on it before inserting, and that keeps a load replayed after a kill
 # from inserting rows twice (a staging COPY that committed before dlt recorded it runs again on
 # the next run; the crash test caught it when the key was dropped). The sync's destinations run

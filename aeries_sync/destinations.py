@@ -116,10 +116,8 @@ class AttendanceMergeJob(MergeOnMergeKeyJob):
 class _MergesOnMergeKey(SqlJobClientBase):
     """A dlt job client mixin whose merges use `AttendanceMergeJob` (listed before the dlt client class)."""
 
-    merge_job_class: Type[MergeOnMergeKeyJob] = AttendanceMergeJob
-
     def _create_merge_followup_jobs(self, table_chain: Sequence[PreparedTableSchema]) -> List[FollowupJobRequest]:
-        return [self.merge_job_class.from_table_chain(table_chain, self.sql_client)]
+        return [AttendanceMergeJob.from_table_chain(table_chain, self.sql_client)]
 
 
 @functools.lru_cache(maxsize=None)
