@@ -2,10 +2,13 @@
 
 import contextlib
 import logging
+import os
+import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, cast
 
 import dlt
+from dlt.common.pipeline import get_dlt_pipelines_dir
 
 from aeries_sync.destinations import DuckDb, Postgres
 from aeries_sync.options import SyncOptions, duckdb_file
@@ -34,15 +37,36 @@ def make_pipeline(options: SyncOptions, duckdb_connection: Any = None) -> dlt.Pi
         # dlt tolerates; the data tables merge and are unaffected. Our own keys: aeries_source.add_primary_keys.
         # cast: dlt's signature leaves out None, its own default.
         destination = Postgres(credentials=cast(str, options.postgres_credentials), create_indexes=False, **staging)
-    kwargs: Dict[str, Any] = {}
-    if options.pipelines_dir:
-        kwargs["pipelines_dir"] = options.pipelines_dir
+    pipelines_dir = options.pipelines_dir or get_dlt_pipelines_dir()
+    _remove_interrupted_schema_saves(Path(pipelines_dir) / options.pipeline_name / "schemas")
     return dlt.pipeline(
         pipeline_name=options.pipeline_name,
         destination=destination,
         dataset_name=options.dataset_name,
-        **kwargs,
+        pipelines_dir=pipelines_dir,
     )
+
+
+# dlt 1.31's `FileStorage.save_atomic` writes into a temporary file named `uniq_id(8)`: 16 hex digits.
+_ATOMIC_SAVE_TEMP = re.compile(r"[0-9a-f]{16}")
+
+
+def _remove_interrupted_schema_saves(schemas_dir: Path) -> None:
+    """Delete the temporary files of schema saves that a kill cut short, before dlt lists its schemas.
+
+    dlt saves a schema by writing a temporary file in its schemas folder and renaming it over
+    `<name>.schema.json`. A SIGKILL between the two leaves the temporary file, and dlt takes every
+    file in that folder for a schema (named up to the first dot): the rerun then read
+    `<hex>.schema.json`, which does not exist, and failed with FileNotFoundError, and so did every
+    run after it (found by the kill test under CI). The file holds only a partial schema, no rows.
+    Re-check the name pattern on a dlt upgrade.
+    """
+    if not schemas_dir.is_dir():
+        return
+    for entry in os.scandir(schemas_dir):
+        if entry.is_file() and _ATOMIC_SAVE_TEMP.fullmatch(entry.name):
+            logger.info("removing %s, a schema save that an earlier run did not finish", entry.name)
+            Path(entry.path).unlink(missing_ok=True)
 
 
 def file_format(options: SyncOptions) -> str:
