@@ -63,6 +63,21 @@ def _driver_errors() -> Tuple[Type[BaseException], ...]:
     return tuple(found)
 
 
+def _out_of_memory_errors() -> Tuple[Type[BaseException], ...]:
+    """DuckDB's out-of-memory error class, when DuckDB is installed."""
+    try:
+        import duckdb
+    except ImportError:  # a Postgres-only install
+        return ()
+    return (duckdb.OutOfMemoryException,)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether DuckDB ran out of the memory it is allowed (its `memory_limit`) somewhere in `exc`'s chain."""
+    errors = _out_of_memory_errors()
+    return bool(errors) and find_cause(exc, *errors) is not None
+
+
 def mask_secrets(text: str, secrets: Tuple[str, ...] = ()) -> str:
     """Mask passwords in connection strings (`user:***@`, `password=***`) and any given secret."""
     text = _URL_PASSWORD.sub(r"\1:***@", text)
@@ -89,7 +104,8 @@ def classify_failure(exc: BaseException, secrets: Tuple[str, ...] = ()) -> Tuple
     Returns:
         2 for configuration (ours, or a dlt setting such as missing destination credentials),
         4 for causes no rerun fixes by itself (Aeries authentication, TLS, DNS, a database that
-        cannot be reached), 3 for everything else (the next run picks it up).
+        cannot be reached), 3 for everything else (the next run picks it up; after DuckDB ran out
+        of memory, once its `memory_limit` is raised).
     """
     aeries = find_cause(exc, AeriesError)
     if isinstance(aeries, AeriesConfigError):
@@ -117,6 +133,12 @@ def classify_failure(exc: BaseException, secrets: Tuple[str, ...] = ()) -> Tuple
     if driver is not None:
         return EXIT_CRITICAL, "critical", (
             f"the destination database could not be reached: {one_line(driver, secrets)}"
+        )
+    if out_of_memory(exc):
+        # dlt retries the load job as transient, but the same limit fails it again: say what to change.
+        return EXIT_PARTIAL, "failed", (
+            "DuckDB ran out of memory within its memory_limit: raise [sync] duckdb_memory_limit "
+            "(SYNC__DUCKDB_MEMORY_LIMIT) and rerun; the rerun finishes the pending load"
         )
     root = root_cause(exc)
     return EXIT_PARTIAL, "failed", f"{type(root).__name__}: {one_line(root, secrets)}"

@@ -37,6 +37,7 @@ from aeries_sync.failure_causes import (
     classify_failure,
     find_cause,
     one_line,
+    out_of_memory,
     root_cause,
 )
 from aeries_sync.leftovers import leftovers_removed
@@ -184,7 +185,7 @@ def _run_sync(
             result.changes = {table: diff(before[table], after[table]) for table in before}
     except PipelineStepFailed as exc:
         code, status, message = classify_failure(exc, secrets)
-        if code == EXIT_PARTIAL and find_cause(exc, AeriesError) is None:
+        if code == EXIT_PARTIAL and find_cause(exc, AeriesError) is None and not out_of_memory(exc):
             cause = root_cause(exc)
             message = (f"{exc.step} step failed ({type(cause).__name__}: {one_line(cause, secrets)}); "
                        "the next run finishes it")

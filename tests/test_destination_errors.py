@@ -1,16 +1,22 @@
-"""A destination that cannot be reached: the driver's own reason in one stderr line, the password masked."""
+"""A destination that cannot be reached or cannot fit a load: the cause in one line, the password masked."""
 
+import dataclasses
 import os
 import socket
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg2
 import pytest
 from reliability_helpers import _raw_host
+from sync_truth import assert_attendance_matches, assert_small_tables_match
 from test_cli import run_cli, sim_env
 
+from aeries_sync.runner import EXIT_OK, EXIT_PARTIAL, run_sync
+
 PASSWORD = "S3cret-pw-for-tests"
+YEAR_START = date(2024, 8, 15)
 
 
 def _closed_port() -> int:
@@ -98,3 +104,17 @@ def test_classified_by_type_not_by_words():
         wrapped.__cause__ = exc
         code, _, message = classify_failure(wrapped)
         assert code == EXIT_CRITICAL and "Connection refused" in message
+
+
+def test_duckdb_out_of_memory_says_which_setting_to_raise_and_the_rerun_with_it_finishes(sim, make_options):
+    """dlt retries a load job DuckDB could not fit in its memory_limit, but the same limit fails it again."""
+    options = make_options(sim, "duckdb", duckdb_memory_limit="2MB")
+    starved = run_sync(options)
+    assert starved.exit_code == EXIT_PARTIAL
+    assert "duckdb_memory_limit" in starved.message and "the next run finishes it" not in starved.message
+
+    rerun = run_sync(dataclasses.replace(options, duckdb_memory_limit="100MB"))
+
+    assert rerun.exit_code == EXIT_OK, rerun.message
+    assert_attendance_matches(sim, options, YEAR_START, sim.today)
+    assert_small_tables_match(sim, options)
