@@ -12,9 +12,9 @@ from aeries_source.client import RetryPolicy
 from aeries_source.config import AeriesConfiguration
 from aeries_source.errors import AeriesConfigError
 
-# A checkpoint every 10 seconds of reading: a crash costs at most that much re-reading, and each
-# checkpoint's fixed cost (a pipeline run, about 0.25 s; benchmarks/README.md) stays a few percent
-# of the sync at any speed. No batch limit unless one is set.
+# A checkpoint every 10 seconds of reading: a crash costs at most that much re-reading. A checkpoint
+# is a dlt extract step (the load runs once, after the reading; runner.py), so its cost is that
+# step's commit and the next step's set-up. No batch limit unless one is set.
 DEFAULT_CHECKPOINT_SECONDS = 10.0
 # DuckDB's default is 80 % of the machine's memory, and its merge of a full year took the sync's
 # peak RSS from ~300 to 520 MiB; at 100 MB it was 335 MiB, and the load ~1 s slower (benchmarks/README.md).
@@ -27,9 +27,9 @@ class SyncSettings(BaseConfiguration):
     """The command's own settings, from `[sync]` in `.dlt/config.toml` or `SYNC__*` (flags win)."""
 
     checkpoint_every: Optional[int] = None
-    """Batches per pipeline run at most: each run commits a checkpoint (dlt state with its data)."""
+    """Batches per checkpoint at most (a dlt extract step that commits its data with the dlt state)."""
     checkpoint_seconds: Optional[float] = DEFAULT_CHECKPOINT_SECONDS
-    """Seconds a pipeline run reads before it commits a checkpoint (0: no time limit)."""
+    """Seconds of reading between checkpoints (0: no time limit)."""
     audit_log: Optional[str] = None
     """Append a JSON-lines audit trail of every sync to this file (no student data)."""
     duckdb_memory_limit: Optional[str] = DEFAULT_DUCKDB_MEMORY_LIMIT

@@ -83,7 +83,8 @@ def finish_pending(pipeline: dlt.Pipeline) -> None:
     if pipeline.has_pending_data:
         logger.info("finishing a load that an earlier run left pending")
         _finish_interrupted_normalize_commit(pipeline)
-        pipeline.normalize()
+        with newer_schema_notices_hidden():
+            pipeline.normalize()
         pipeline.load()
 
 
@@ -104,6 +105,32 @@ def _finish_interrupted_normalize_commit(pipeline: dlt.Pipeline) -> None:
         for load_id in leftovers:
             logger.info("removing the extracted copy of package %s, which dlt had already normalized", load_id)
             storage.extracted_packages.delete_package(load_id)
+
+
+class _NewerSchemaNotice(logging.Filter):
+    """Drops dlt's warning that a package was normalized with the pipeline's newer schema.
+
+    A sync commits several checkpoints (extract steps) before it normalizes them: the schema a
+    later checkpoint adds to (a column first seen, a table) is newer than the one an earlier
+    package was extracted with, and dlt normalizes every package with the newest, saying so once
+    per package. dlt's schemas only grow, so the newest holds everything the older package has.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("When normalizing package") and "Storage schema was used" in message)
+
+
+@contextlib.contextmanager
+def newer_schema_notices_hidden() -> Iterator[None]:
+    """Hide dlt's "storage schema was used" warning while the sync normalizes its checkpoints."""
+    dlt_logger = logging.getLogger("dlt")
+    notice = _NewerSchemaNotice()
+    dlt_logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        dlt_logger.removeFilter(notice)
 
 
 @contextlib.contextmanager

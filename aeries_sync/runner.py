@@ -42,7 +42,13 @@ from aeries_sync.failure_causes import (
 )
 from aeries_sync.leftovers import leftovers_removed
 from aeries_sync.options import ALL, ATTENDANCE, REFERENCE, SyncOptions, validate_options
-from aeries_sync.pipeline import file_format, finish_pending, make_pipeline, sync_connection
+from aeries_sync.pipeline import (
+    file_format,
+    finish_pending,
+    make_pipeline,
+    newer_schema_notices_hidden,
+    sync_connection,
+)
 from aeries_sync.sync_runs import safe_config, sync_runs_resource
 from aeries_sync.tuning import cache_jsonpath_parsing, cache_schema_type_hints, uncompressed_intermediate_files
 
@@ -71,7 +77,7 @@ class SyncResult:
     skipped_batches: List[int] = field(default_factory=list)
     skipped_schools: List[int] = field(default_factory=list)
     rejects: int = 0
-    pipeline_runs: int = 0
+    pipeline_runs: int = 0  # checkpoints committed (dlt extract steps), plus the locked table creation on Supabase
     changes: Dict[str, ChangeCounts] = field(default_factory=dict)
     measures: List[str] = field(default_factory=list)
     measures_error: Optional[str] = None
@@ -338,16 +344,43 @@ def _run_checkpointed(
     pipeline: dlt.Pipeline, options: SyncOptions, config: AeriesConfiguration, runtime: SyncRuntime,
     result: SyncResult, run_row: Callable[[str], Dict[str, Any]],
 ) -> None:
-    """Extract in pipeline runs of at most `checkpoint_every` batches or `checkpoint_seconds`, each committed alone.
+    """Extract in checkpoints of at most `checkpoint_every` batches or `checkpoint_seconds`, then load them all.
+
+    A checkpoint is a dlt extract step: it commits a load package together with the dlt state that
+    marks its batches done, and the local state, atomically. After a crash the next sync loads the
+    pending packages first (`finish_pending`) and reads on from that state, so nothing is lost or
+    read twice. Normalize and load run once, over every package, after the reading: a checkpoint
+    that also loaded (a full `pipeline.run`) stopped the reading for its normalize and load, 3-5 s
+    each at 20 x 4,000 (benchmarks/README.md). When the reading fails, what was committed before
+    the failure is still loaded before the error is raised.
 
     On Supabase (its API roles exist) nothing the sync creates is open to them: tables a first sync
-    lacks are created empty and locked before any row is loaded, and every run is followed by
+    lacks are created empty and locked before any row is loaded, and the load is followed by
     another `lock_down` (staging tables, a view recreated since).
     """
     # Before anything is loaded: also locks what a killed sync's pending load, finished just now, created.
     guarded = lock_down(pipeline, MEASURES)
     if guarded and _create_tables_locked(pipeline, options, config, runtime, run_row):
         result.pipeline_runs += 1
+    try:
+        _extract_checkpoints(pipeline, options, config, runtime, result, run_row)
+    except Exception:
+        _load_after_failure(pipeline, options, guarded)
+        raise
+    _load_locked(pipeline, guarded).raise_on_failed_jobs()
+    # After the load, not between checkpoints: an index built on the loaded rows at once is cheaper than
+    # one kept up row by row through a later load (a first sync of 20 x 4,000 in two runs:
+    # loads and keys took 7.2-7.5 s this way, 7.9-8.0 s with the keys after the first run). Tables created
+    # empty by `_create_tables_locked` get their key columns only with their first rows. A sync
+    # that fails before this leaves the keys to the next one (adding them again is a no-op).
+    add_primary_keys(pipeline)
+
+
+def _extract_checkpoints(
+    pipeline: dlt.Pipeline, options: SyncOptions, config: AeriesConfiguration, runtime: SyncRuntime,
+    result: SyncResult, run_row: Callable[[str], Dict[str, Any]],
+) -> None:
+    """Extract the plan's batches in checkpoints (dlt extract steps), each committed with its state."""
     first = True
     while first or runtime.remaining:
         schools = runtime.budget.assign(runtime.pending_batches())
@@ -363,21 +396,25 @@ def _run_checkpointed(
         source.resources.add(sync_runs_resource(run_row("running")))
         done_before = len(runtime.done) + len(runtime.failed)
         runtime.start_run(sum(1 for name in source.resources.selected if name.startswith("attendance_")))
-        info = _run_locked(pipeline, source, options, guarded)
+        pipeline.extract(source, loader_file_format=file_format(options))  # type: ignore[arg-type]
         result.pipeline_runs += 1
         _count_rows(pipeline, result)
-        info.raise_on_failed_jobs()
         first = False
         if options.part == REFERENCE:
             break  # the reference tables are loaded in one run; attendance is another task's
         if len(runtime.done) + len(runtime.failed) == done_before:
             break  # nothing moved: stop rather than loop
-    # After the last run, not the first: an index built on the loaded rows at once is cheaper than
-    # one kept up row by row through a later run's insert (a first sync of 20 x 4,000 in two runs:
-    # loads and keys took 7.2-7.5 s this way, 7.9-8.0 s with the keys after the first run). Tables created
-    # empty by `_create_tables_locked` get their key columns only with their first rows. A sync
-    # that fails before this leaves the keys to the next one (adding them again is a no-op).
-    add_primary_keys(pipeline)
+
+
+def _load_after_failure(pipeline: dlt.Pipeline, options: SyncOptions, guarded: bool) -> None:
+    """Load the checkpoints committed before the reading failed; a failure here is logged (the next sync loads them)."""
+    if not pipeline.list_extracted_load_packages():
+        return
+    try:
+        _load_locked(pipeline, guarded).raise_on_failed_jobs()
+    except Exception as exc:  # the reading's failure is the one to report
+        logger.warning("the checkpoints read before the failure were not loaded, the next sync loads them: %s",
+                       type(exc).__name__)
 
 
 def _part_resources(source: DltSource, part: str, school_codes: List[int]) -> List[str]:
@@ -392,16 +429,18 @@ def _part_resources(source: DltSource, part: str, school_codes: List[int]) -> Li
     return [n for n in source.resources if n not in attendance]
 
 
-def _run_locked(pipeline: dlt.Pipeline, source: DltSource, options: SyncOptions, guarded: bool) -> LoadInfo:
-    """Run the pipeline once; when `guarded`, lock down what the run created, also when it failed."""
+def _load_locked(pipeline: dlt.Pipeline, guarded: bool) -> LoadInfo:
+    """Normalize and load every committed checkpoint; when `guarded`, lock down what it created, also on failure."""
     try:
-        info = pipeline.run(source, loader_file_format=file_format(options))  # type: ignore[arg-type]
+        with newer_schema_notices_hidden():
+            pipeline.normalize()
+        info = pipeline.load()
     except Exception:
         if guarded:
             try:
                 lock_down(pipeline, MEASURES)
-            except Exception as exc:  # the run's own failure is the one to report
-                logger.warning("could not lock down the tables after a failed run: %s", type(exc).__name__)
+            except Exception as exc:  # the load's own failure is the one to report
+                logger.warning("could not lock down the tables after a failed load: %s", type(exc).__name__)
         raise
     if guarded:
         lock_down(pipeline, MEASURES)

@@ -55,7 +55,7 @@ def summary_lines(result: SyncResult) -> List[str]:
     if result.rows:
         lines.append("  rows loaded: " + ", ".join(f"{t} {n}" for t, n in sorted(result.rows.items())))
         lines.append(f"  attendance records/s: {result.records_per_second:.0f}")
-    lines.append(f"  requests: {result.requests} (retries {result.retries}); pipeline runs: {result.pipeline_runs}")
+    lines.append(f"  requests: {result.requests} (retries {result.retries}); checkpoints: {result.pipeline_runs}")
     errors = ", ".join(f"{k} {v}" for k, v in sorted(result.errors.items())) or "none"
     lines.append(f"  errors by class: {errors}")
     if result.failed_batches:

@@ -4,8 +4,9 @@ One invocation, one simulator district (a subprocess), three measurements:
 1. the simulator alone: its serving rate of a full year of attendance in 30-day windows, 4 clients
    (`simulator_serving.serve_full_year`);
 2. our sync: `run_sync` in the sync worker process (`sync_common.run_worker`), so its peak RSS is its own,
-   as shipped (default `checkpoint_every`) and alternated with the same sync in one pipeline run
-   (no batch or time limit per run); `checkpoint_overhead` = as shipped / one run - 1;
+   as shipped (`[sync] checkpoint_seconds`, a checkpoint every 10 s of reading) and alternated with
+   the same sync in one checkpoint (`checkpoint_seconds` 0: one extract, one load, as one pipeline
+   run); `checkpoint_overhead` = as shipped / one run - 1;
 3. the peer (`benchmarks/peers/aeries_rest_api.py`): a dlt `rest_api_source` written from dlt's docs,
    in its own process, into the same destination kind (its own DuckDB file / Postgres schema); the
    attendance records it loaded are the rows of its unnested `*__attendance_days` tables.

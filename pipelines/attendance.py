@@ -99,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lookback-days", type=_non_negative_int,
                    help="delta syncs re-read this many days before the cursor where no month is locked (default 14)")
     p.add_argument("--checkpoint-every", type=_positive_int,
-                   help="batches per pipeline run at most, each run committed as a checkpoint (default: no limit)")
+                   help="batches per checkpoint at most (default: no limit)")
     p.add_argument("--checkpoint-seconds", type=_non_negative_float,
-                   help="seconds a pipeline run reads before it commits a checkpoint (default 10; 0: no limit)")
+                   help="seconds of reading between checkpoints (default 10; 0: no limit)")
     p.add_argument("--dry-run", action="store_true",
                    help="check config and connectivity, print the plan, write nothing")
     p.add_argument("--destination", choices=("duckdb", "postgres"), default="duckdb",

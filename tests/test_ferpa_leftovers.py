@@ -221,11 +221,27 @@ def _pending(pipeline_dir: Path) -> bool:
         return False
 
 
+def _has_cleaned_loaded_package(pipeline_dir: Path) -> bool:
+    """True once a loaded package exists whose data files dlt has deleted (`load.delete_completed_jobs`).
+
+    dlt moves a package into `load/loaded` and deletes its data files a few milliseconds later
+    (`Load.complete_package`); a kill in between leaves them until the rerun deletes the package.
+    The checkpoints are loaded back to back after the reading, so a package is pending during that
+    window too: the kill waits for the deletion, as it waited for the next extract before.
+    """
+    try:
+        loaded = pipeline_dir / "load" / "loaded"
+        return loaded.is_dir() and any(
+            p.is_dir() and not any((p / "completed_jobs").glob("*.*")) for p in loaded.iterdir())
+    except FileNotFoundError:  # dlt moved a package while it was listed
+        return False
+
+
 def kill_while_pending(proc: subprocess.Popen, pipeline_dir: Path, timeout: float = 90) -> bool:
     """SIGKILL the sync once a package is loaded and the next one is pending; False if it ended first."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
-        if _has_package(pipeline_dir, "load", "loaded") and _pending(pipeline_dir):
+        if _has_cleaned_loaded_package(pipeline_dir) and _pending(pipeline_dir):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
             return True
