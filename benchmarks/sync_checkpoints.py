@@ -2,8 +2,9 @@
 
 Runs the same full-year sync with checkpoints as shipped (`[sync] checkpoint_seconds`, a dlt
 extract step every 10 s of reading, all loaded after the reading) or every `--checkpoint-every N`
-batches, and in a single checkpoint (no batch or time limit: one extract, one load), each on a fresh pipeline and database, N times in alternating order, and
-reports the medians and the overhead (t_checkpointed - t_one_run) / t_one_run. Target of the issue:
+batches, and in a single checkpoint (no batch or time limit: one extract, one load), each on a
+fresh pipeline and database, N times in alternating order, and reports the medians and the
+overhead (t_checkpointed - t_one_run) / t_one_run. Target of the issue:
 overhead at most 10 % of a full-year run. `sync_vs_peers.py` measures the same as its
 `checkpoint_overhead`.
 

@@ -320,7 +320,7 @@ def main() -> int:
           f"idle or other {core_seconds - busy:.1f} core-s; the simulator alone spent {serving['cpu']:.1f} s "
           f"serving the year")
     if overhead is not None:
-        print(f"checkpoint overhead ({sync['pipeline_runs']} pipeline runs vs {single['pipeline_runs']}): "
+        print(f"checkpoint overhead ({sync['pipeline_runs']} checkpoints vs {single['pipeline_runs']}): "
               f"{overhead:.1%} (target <= 10 %)")
     if lat is not None:
         print(f"latency {args.latency_ms} ms: added {figures['latency_added_s']:.2f} s of wall time "
