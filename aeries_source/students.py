@@ -148,12 +148,13 @@ def _read_schools(
     """Yield each school's items (read side by side), then move the change watermark to the server's clock."""
     # Two schools at a time: a decoded page of a thousand Aeries students is ~15 MB of Python
     # objects, and the attendance reads share the client's request slots anyway.
-    for _, items in side_by_side(codes, fetch, ahead=2):
-        # Taken out of the school's list as they are yielded: this generator waits for the next
-        # school's reads with its locals, and none of them should still hold this school's rows.
-        items.reverse()
-        while items:
-            yield _item_of(runtime, items.pop())
+    with runtime.budget.other_reads():
+        for _, items in side_by_side(codes, fetch, ahead=2):
+            # Taken out of the school's list as they are yielded: this generator waits for the next
+            # school's reads with its locals, and none of them should still hold this school's rows.
+            items.reverse()
+            while items:
+                yield _item_of(runtime, items.pop())
     server_now = runtime.ensure_plan().server_now
     if server_now is not None:
         state["watermark"] = server_now.isoformat()

@@ -6,6 +6,7 @@ import weakref
 from types import SimpleNamespace
 from typing import Any, Dict, List
 
+from aeries_source.runtime import BatchBudget
 from aeries_source.students import _read_schools
 
 
@@ -29,7 +30,7 @@ def test_a_school_s_items_are_not_held_while_the_next_school_is_read() -> None:
         refs.extend(weakref.ref(item) for item in items)
         return items
 
-    runtime = SimpleNamespace(ensure_plan=lambda: SimpleNamespace(server_now=None))
+    runtime = SimpleNamespace(ensure_plan=lambda: SimpleNamespace(server_now=None), budget=BatchBudget(None))
     state: Dict[str, Any] = {}
     items = _read_schools(runtime, state, [1, 2], fetch)  # type: ignore[arg-type]
     assert [dict(next(items)) for _ in range(3)] == [{"school_code": 1, "n": n} for n in range(3)]
