@@ -39,7 +39,9 @@ class BatchBudget:
     def __init__(self, limit: Optional[int], seconds: Optional[float] = None) -> None:
         self._lock = threading.Lock()
         self._other_reads = 0  # resources of the run still reading something besides attendance
-        self._held: Counter = Counter()  # per school, attendance reads taken past the deadline, not yet read
+        # Schools with an attendance read taken past the deadline and not yet read (a school's
+        # resource reads one batch at a time, so one read each at most).
+        self._held: Set[int] = set()
         self.limit = limit
         self.seconds = seconds
         self._quota: Optional[Counter] = None
@@ -119,12 +121,10 @@ class BatchBudget:
     def read_done(self, school_code: int) -> None:
         """Note that a batch the school took has been read (frees a read held past the deadline)."""
         with self._lock:
-            if self._held[school_code] > 0:
-                self._held[school_code] -= 1
+            self._held.discard(school_code)
 
-    def _may_hold(self, now: float) -> bool:
-        return (self._other_reads > 0 and sum(self._held.values()) < self.HELD_READS
-                and now < self._deadline + (self.seconds or 0.0))  # type: ignore[operator]
+    def _may_hold(self, now: float, deadline: float) -> bool:
+        return self._other_reads > 0 and len(self._held) < self.HELD_READS and now < deadline + (self.seconds or 0.0)
 
     def take(self, school_code: int) -> bool:
         """Claim one batch for a school; False once the run's quota or time is spent."""
@@ -132,9 +132,9 @@ class BatchBudget:
             if self._deadline is not None and self._taken and not self._in_tail():
                 now = time.monotonic()
                 if now >= self._deadline:
-                    if not self._may_hold(now):
+                    if not self._may_hold(now, self._deadline):
                         return False
-                    self._held[school_code] += 1
+                    self._held.add(school_code)
             if self._quota is not None:
                 if self._quota[school_code] <= 0:
                     return False

@@ -365,7 +365,7 @@ def _run_checkpointed(
     try:
         _extract_checkpoints(pipeline, options, config, runtime, result, run_row)
     except Exception:
-        _load_after_failure(pipeline, options, guarded)
+        _load_after_failure(pipeline, guarded)
         raise
     _load_locked(pipeline, guarded).raise_on_failed_jobs()
     # After the load, not between checkpoints: an index built on the loaded rows at once is cheaper than
@@ -406,7 +406,7 @@ def _extract_checkpoints(
             break  # nothing moved: stop rather than loop
 
 
-def _load_after_failure(pipeline: dlt.Pipeline, options: SyncOptions, guarded: bool) -> None:
+def _load_after_failure(pipeline: dlt.Pipeline, guarded: bool) -> None:
     """Load the checkpoints committed before the reading failed; a failure here is logged (the next sync loads them)."""
     if not pipeline.list_extracted_load_packages():
         return
