@@ -11,9 +11,11 @@ One invocation, one simulator district (a subprocess), three measurements:
    in its own process, into the same destination kind (its own DuckDB file / Postgres schema); the
    attendance records it loaded are the rows of its unnested `*__attendance_days` tables.
 With `--latency-ms N` our sync runs once more, before the peer, against a second simulator with N ms
-per response; `latency_added_s` = that run's wall time minus the first run's.
+per response; `latency_added_s` = that run's wall time minus the sync's as shipped in the same round
+(`latency_added_sync_s`: the same without the attendance measures after the sync, which make no request).
 
-`--repeat N` runs 1, 2 and the latency run N times, in rounds, and the peer once. The machine's speed
+`--repeat N` runs 1, 2 and the latency run N times, in rounds, and the peer once. Within a round the
+sync as shipped runs between the two runs it is compared with, and their order flips every round. The machine's speed
 drifts by a quarter between minutes here, so each ratio is taken within a round (the sync against the
 simulator-alone run just before it, the latency run against the sync of its round) and the median of
 the rounds is reported; every round's figures are in the JSON (`rounds`).
@@ -132,6 +134,9 @@ def round_figures(r: Dict[str, Any]) -> Dict[str, Any]:
     }
     if "latency" in r:
         figures["latency_added_s"] = round(r["latency"]["wall_seconds"] - r["shipped"]["wall_seconds"], 3)
+        # The same without the measures, which make no request and take seconds (their time
+        # drifts with the machine as much as the rest).
+        figures["latency_added_sync_s"] = round(r["latency"]["seconds"] - r["shipped"]["seconds"], 3)
         # one checkpoint more or less (the slower reads pass `checkpoint_seconds`) moves it by seconds
         figures["latency_pipeline_runs"] = r["latency"]["pipeline_runs"]
     return figures
@@ -201,17 +206,23 @@ def main() -> int:
                                                extra_args=["--latency-ms", str(args.latency_ms)])
                 rounds: List[Dict[str, Any]] = []
                 for i in range(args.repeat):
-                    # 1. the simulator alone; 2. our sync as shipped, then the same sync in one
+                    # 1. the simulator alone; 2. our sync as shipped, and the same sync in one
                     # pipeline run (no checkpoint before the end), each into a fresh dataset: the
                     # checkpoints' cost; 3. our sync against a second simulator of the same district
                     # with latency. All before the peer, which on DuckDB is stopped at 8 GiB and left
                     # the machine slow for a while (a latency run after it was 9.5 s slower).
+                    # The sync as shipped runs in the middle of its round, next to both runs it is
+                    # compared with, and the order flips every round (one checkpoint, shipped,
+                    # latency; then latency, shipped, one checkpoint): a machine slowing down or
+                    # speeding up within a round moves both differences less, and in turn both ways.
                     this: Dict[str, Any] = {"serving": simulator_alone()}
-                    this["shipped"] = ours(sim, f"ours_{dest}_{i}")
-                    this["single"] = ours(sim, f"ours_{dest}_one_run_{i}", checkpoint_every=None,
-                                          checkpoint_seconds=0)
+                    order = [("single", sim, f"ours_{dest}_one_run_{i}", {"checkpoint_every": None,
+                                                                          "checkpoint_seconds": 0}),
+                             ("shipped", sim, f"ours_{dest}_{i}", {})]
                     if lat_sim is not None:
-                        this["latency"] = ours(lat_sim, f"ours_{dest}_latency_{i}")
+                        order.append(("latency", lat_sim, f"ours_{dest}_latency_{i}", {}))
+                    for key, server, name, extra in (order if i % 2 == 0 else order[::-1]):
+                        this[key] = ours(server, name, **extra)
                     rounds.append(this)
                 serving = lower_middle([r["serving"] for r in rounds], "records_per_s")
                 sync = median_run([r["shipped"] for r in rounds])
@@ -283,6 +294,7 @@ def main() -> int:
         budget = lat["requests"] * args.latency_ms / 1000 / 8
         figures.update({
             "latency_ms": args.latency_ms, "latency_added_s": added,
+            "latency_added_sync_s": median([r["latency_added_sync_s"] for r in per_round]),
             "latency_requests": lat["requests"], "latency_seconds": round(lat["seconds"], 3),
             "latency_budget_s": round(budget, 3), "latency_status": lat["status"],
             "latency_pipeline_runs": lat["pipeline_runs"],
@@ -324,6 +336,7 @@ def main() -> int:
               f"{overhead:.1%} (target <= 10 %)")
     if lat is not None:
         print(f"latency {args.latency_ms} ms: added {figures['latency_added_s']:.2f} s of wall time "
+              f"({figures['latency_added_sync_s']:.2f} s without the measures) "
               f"(budget 1/8 x {lat['requests']} requests x {args.latency_ms} ms = {figures['latency_budget_s']:.2f} s)")
     failed_measures = [run for r in rounds for key, run in r.items()
                        if key in ("shipped", "single", "latency") and run["measures_error"]]
