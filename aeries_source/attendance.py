@@ -120,7 +120,6 @@ def _read_school(
         if not runtime.budget.take(school_code):
             return
         read = runtime.read_window(batch)
-        runtime.budget.read_done(school_code)
         if read.error is not None and not isinstance(read.error, AeriesRequestError):
             raise read.error  # critical: stops the sync
         if read.error is not None:

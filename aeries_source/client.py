@@ -84,10 +84,11 @@ class _RetryingClient(Client):
 
     def __init__(
         self, policy: RetryPolicy, predicate: Any, before_retry: Any, verify: Union[bool, str],
-        limiter: Optional[RequestLimiter] = None,
+        limiter: Optional[RequestLimiter] = None, goes_first: Callable[[], bool] = lambda: False,
     ) -> None:
         # Each attempt (retries included) goes through the limiter: set before dlt builds the session.
         self._limiter = limiter
+        self._goes_first = goes_first
         super().__init__(
             request_timeout=policy.timeout,
             raise_for_status=False,
@@ -119,7 +120,7 @@ class _RetryingClient(Client):
         # tenacity's `wraps`, which the stubs cannot know.
         send = session.send.__wrapped__  # type: ignore[attr-defined]
         if self._limiter is not None:
-            send = self._limiter.wrap(send)
+            send = self._limiter.wrap(send, self._goes_first)
         session.send = retry.wraps(send)  # type: ignore[method-assign]
         return session
 
@@ -165,7 +166,8 @@ class AeriesClient:
         self.retry = retry or RetryPolicy()
         self.stats = stats or RequestStats()
         self._local = threading.local()
-        self._http = _RetryingClient(self.retry, self._should_retry, self._before_retry, verify, limiter)
+        self._http = _RetryingClient(self.retry, self._should_retry, self._before_retry, verify, limiter,
+                                     self._goes_first)
         # Passed on every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a
         # session's `verify`, which would silently drop a district's CA bundle or `verify_tls = false`.
         self._verify = verify
@@ -210,6 +212,15 @@ class AeriesClient:
                 self._local.last_error_class = errors.MALFORMED_RESPONSE
                 return True
         return False
+
+    def _goes_first(self) -> bool:
+        """Whether the calling thread's request takes a free request slot before waiting attendance reads.
+
+        Attendance windows are most of a sync's requests; the others (calendars, students,
+        enrollment...) are few, and a checkpoint cannot commit before the students and enrollment
+        are read (see `RequestLimiter`).
+        """
+        return getattr(self._local, "endpoint", None) != "attendance"
 
     def _before_retry(self, retry_state: Any) -> None:
         """Count a failed attempt that is about to be retried (tenacity's before_sleep)."""

@@ -1,10 +1,11 @@
 """Politeness towards the district's server: a ceiling on requests in flight and on requests per second."""
 
 import collections
+import contextlib
 import math
 import threading
 import time
-from typing import Any, Callable, Deque
+from typing import Any, Callable, Deque, Iterator
 
 
 class RequestLimiter:
@@ -13,6 +14,10 @@ class RequestLimiter:
     The original design asks for "rate limiting to prevent API abuse". Reads run side by side
     (parallel school resources, the read-ahead of the next checkpoint), so the limits are shared by
     every thread of one client.
+
+    A request marked to go first (`wrap`'s `goes_first`) takes the next free slot before any
+    other request waiting for one: the reads a checkpoint waits for (students, enrollment) are
+    not left queuing behind the attendance reads, which are many and can wait.
 
     Args:
         max_concurrent: At most this many requests in flight at once (at least 1).
@@ -24,7 +29,10 @@ class RequestLimiter:
     LATENESS_ALLOWED = 0.01
 
     def __init__(self, max_concurrent: int, max_per_second: float) -> None:
-        self._slots = threading.BoundedSemaphore(max(1, max_concurrent))
+        self._max_in_flight = max(1, max_concurrent)
+        self._in_flight = 0
+        self._first_waiting = 0  # requests that go first, waiting for a slot
+        self._slot_freed = threading.Condition()
         self._interval = 1.0 / max_per_second if max_per_second > 0 else 0.0
         self._lock = threading.Lock()
         self._next_start = 0.0
@@ -66,10 +74,37 @@ class RequestLimiter:
                     return
             time.sleep(earliest - now)
 
-    def wrap(self, send: Callable[..., Any]) -> Callable[..., Any]:
-        """Return `send` (a `requests.Session.send`) made to respect both limits."""
+    @contextlib.contextmanager
+    def _slot(self, goes_first: bool) -> Iterator[None]:
+        """Hold one of the slots for the block: the first free one, or one no request that goes first waits for."""
+        with self._slot_freed:
+            if goes_first:
+                self._first_waiting += 1
+            try:
+                while self._in_flight >= self._max_in_flight or (not goes_first and self._first_waiting):
+                    self._slot_freed.wait()
+            finally:
+                if goes_first:
+                    self._first_waiting -= 1
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._slot_freed:
+                self._in_flight -= 1
+                # Every waiter looks again: the one to take the slot depends on who goes first.
+                self._slot_freed.notify_all()
+
+    def wrap(self, send: Callable[..., Any], goes_first: Callable[[], bool] = lambda: False) -> Callable[..., Any]:
+        """Return `send` (a `requests.Session.send`) made to respect both limits.
+
+        Args:
+            send: The function that sends one request.
+            goes_first: Asked in the sending thread before each request: whether it takes the next
+                free slot ahead of the requests for which it answers False.
+        """
         def limited_send(*args: Any, **kwargs: Any) -> Any:
-            with self._slots:
+            with self._slot(goes_first()):
                 self._wait_for_start()
                 return send(*args, **kwargs)
 

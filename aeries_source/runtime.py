@@ -32,16 +32,10 @@ class BatchBudget:
     """
 
     TAIL_SHARE = 0.5
-    # Attendance reads a run may have in flight past its deadline while students or enrollment
-    # are still being read (those read two schools at a time; see `other_reads`).
-    HELD_READS = 2
 
     def __init__(self, limit: Optional[int], seconds: Optional[float] = None) -> None:
         self._lock = threading.Lock()
         self._other_reads = 0  # resources of the run still reading something besides attendance
-        # Schools with an attendance read taken past the deadline and not yet read (a school's
-        # resource reads one batch at a time, so one read each at most).
-        self._held: Set[int] = set()
         self.limit = limit
         self.seconds = seconds
         self._quota: Optional[Counter] = None
@@ -72,7 +66,6 @@ class BatchBudget:
 
     def _start_clock(self) -> None:
         self._taken = 0
-        self._held.clear()
         self._deadline = time.monotonic() + self.seconds if self.seconds else None
 
     def preview(self, pending: Sequence[Batch]) -> List[Batch]:
@@ -102,13 +95,14 @@ class BatchBudget:
 
     @contextlib.contextmanager
     def other_reads(self) -> Iterator[None]:
-        """Let attendance go on past the run's deadline, `HELD_READS` at a time, while a resource reads something else.
+        """Let attendance go on past the run's deadline while a resource reads something else.
 
         The run cannot commit before such a resource (students, enrollment) has read everything.
         Stopping attendance at the deadline left request slots idle meanwhile: with 100 ms of
         latency per request the students' pages went on for 5 s with 1.6-2 of the 4 slots busy.
-        Only `HELD_READS` at a time, so that those reads keep their slots and end no later than
-        they would have; and not past twice `seconds`, so that a checkpoint still comes.
+        Those reads do not queue behind attendance, which the client's request limiter lets
+        them pass (`RequestLimiter`), so they end no later than they would have. Not past twice
+        `seconds`, so that a checkpoint still comes.
         """
         with self._lock:
             self._other_reads += 1
@@ -118,23 +112,16 @@ class BatchBudget:
             with self._lock:
                 self._other_reads -= 1
 
-    def read_done(self, school_code: int) -> None:
-        """Note that a batch the school took has been read (frees a read held past the deadline)."""
-        with self._lock:
-            self._held.discard(school_code)
-
-    def _may_hold(self, now: float, deadline: float) -> bool:
-        return self._other_reads > 0 and len(self._held) < self.HELD_READS and now < deadline + (self.seconds or 0.0)
+    def _may_read_on(self, now: float, deadline: float) -> bool:
+        return self._other_reads > 0 and now < deadline + (self.seconds or 0.0)
 
     def take(self, school_code: int) -> bool:
         """Claim one batch for a school; False once the run's quota or time is spent."""
         with self._lock:
             if self._deadline is not None and self._taken and not self._in_tail():
                 now = time.monotonic()
-                if now >= self._deadline:
-                    if not self._may_hold(now, self._deadline):
-                        return False
-                    self._held.add(school_code)
+                if now >= self._deadline and not self._may_read_on(now, self._deadline):
+                    return False
             if self._quota is not None:
                 if self._quota[school_code] <= 0:
                     return False

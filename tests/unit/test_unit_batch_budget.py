@@ -76,20 +76,14 @@ def test_a_run_past_its_time_leaves_more_than_a_tail_to_the_next_run() -> None:
     assert not budget.take(101)
 
 
-def test_past_its_time_a_run_reads_on_two_at_a_time_while_students_are_still_being_read() -> None:
+def test_past_its_time_a_run_reads_on_while_students_are_still_being_read() -> None:
     budget = BatchBudget(None, seconds=0.05)
     budget.assign(batches(4, 10))
     assert budget.take(101)
     time.sleep(0.08)
     with budget.other_reads():  # the students' pages go on: the run cannot commit before them
-        assert budget.take(102) and budget.take(103), "two attendance reads go on beside them"
-        assert not budget.take(104), "no more than two: the other reads keep their request slots"
-        budget.read_done(102)
-        assert budget.take(104), "one of the two was read: another may start"
-        budget.read_done(101)  # taken before the deadline: frees nothing
-        assert not budget.take(101)
-    budget.read_done(103)
-    assert not budget.take(101) and not budget.take(102), "once they are read, the deadline holds"
+        assert all(budget.take(school) for school in (102, 103, 104, 101)), "attendance reads on beside them"
+    assert not budget.take(102), "once they are read, the deadline holds"
 
 
 def test_reads_held_open_for_other_reads_stop_at_twice_the_run_s_time() -> None:

@@ -87,3 +87,62 @@ def test_no_ceiling_means_no_wait() -> None:
     begun = time.monotonic()
     starts = _send_from_threads(RequestLimiter(max_concurrent=4, max_per_second=0), threads=4, each=25)
     assert len(starts) == 100 and time.monotonic() - begun < 1.0
+
+
+def test_a_request_that_goes_first_takes_the_next_free_slot_before_those_waiting_longer() -> None:
+    limiter = RequestLimiter(max_concurrent=1, max_per_second=0)
+    release = threading.Event()
+    order: List[str] = []
+
+    def send(name: str) -> None:
+        order.append(name)
+        if name == "holder":
+            release.wait(5)
+
+    def request(name: str, first: bool) -> threading.Thread:
+        thread = threading.Thread(target=limiter.wrap(lambda: send(name), goes_first=lambda: first))
+        thread.start()
+        return thread
+
+    def waiting_for_a_slot(n: int) -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # both waiters are blocked on the one slot
+            with limiter._slot_freed:
+                if len(limiter._slot_freed._waiters) == n:  # type: ignore[attr-defined]
+                    return
+            time.sleep(0.005)
+        raise AssertionError("the waiters never queued")
+
+    threads = [request("holder", False)]
+    while not order:
+        time.sleep(0.005)
+    threads.append(request("attendance", False))
+    waiting_for_a_slot(1)
+    threads.append(request("students", True))  # asks after the attendance read
+    waiting_for_a_slot(2)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == ["holder", "students", "attendance"]
+
+
+def test_requests_that_go_first_still_count_against_the_slots() -> None:
+    limiter = RequestLimiter(max_concurrent=2, max_per_second=0)
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def send() -> None:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.02)
+        with lock:
+            in_flight[0] -= 1
+
+    pool = [threading.Thread(target=lambda first=(n % 2 == 0): [
+        limiter.wrap(send, goes_first=lambda: first)() for _ in range(3)]) for n in range(6)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert most[0] == 2
