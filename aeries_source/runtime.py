@@ -100,9 +100,9 @@ class BatchBudget:
         The run cannot commit before such a resource (students, enrollment) has read everything.
         Stopping attendance at the deadline left request slots idle meanwhile: with 100 ms of
         latency per request the students' pages went on for 5 s with 1.6-2 of the 4 slots busy.
-        Those reads do not queue behind attendance, which the client's request limiter lets
-        them pass (`RequestLimiter`), so they end no later than they would have. Not past twice
-        `seconds`, so that a checkpoint still comes.
+        Those reads do not queue behind attendance: the client's request limiter lets them pass
+        (`RequestLimiter`), so they end no later than they would have. Not past twice `seconds`,
+        so that a checkpoint still comes.
         """
         with self._lock:
             self._other_reads += 1
