@@ -2,8 +2,9 @@
 
 Runs `run_sync` in this process against a simulator subprocess (optionally with `--latency-ms`),
 with the client's request limiter timed: for every request, how long it waited for one of the
-`max_concurrent_requests` slots, how long the server took to answer (until the response headers,
-requests' `elapsed`) and how long its body took to arrive. Printed per route, with when the route's
+`max_concurrent_requests` slots and for its start under `max_requests_per_second`, how long the
+server took to answer (until the response headers, requests' `elapsed`) and how long its body took
+to arrive. Printed per route, with when the route's
 first request started and its last one ended, and how many slots were busy on average while the
 sync read. This is what tells whether added latency is hidden (the slots are busy because the
 server is slow to answer, and the latency overlaps other requests' serving) or paid (requests wait
@@ -52,26 +53,34 @@ def route_of(url: str) -> str:
 
 @contextlib.contextmanager
 def timed_limiter(records: List[Timed]) -> Iterator[None]:
-    """Within the block, every request through a `RequestLimiter` is timed into `records` (this process only)."""
+    """Within the block, every request through a `RequestLimiter` is timed into `records` (this process only).
+
+    The limiter's own `wrap` runs unchanged between the two clocks: `asked` before it, `slot` when
+    it lets the request be sent (a slot held and its start allowed).
+    """
     from aeries_source import limiter
 
     original = limiter.RequestLimiter.wrap
     lock = threading.Lock()
+    asked_at = threading.local()
 
     def wrap(self: Any, send: Callable[..., Any], goes_first: Callable[[], bool] = lambda: False) -> Callable[..., Any]:
-        def limited_send(*args: Any, **kwargs: Any) -> Any:
-            asked = time.monotonic()
-            with self._slot(goes_first()):
-                slot = time.monotonic()
-                self._wait_for_start()
-                response = send(*args, **kwargs)
-                done = time.monotonic()
+        def timed_send(*args: Any, **kwargs: Any) -> Any:
+            slot = time.monotonic()
+            response = send(*args, **kwargs)
+            done = time.monotonic()
             with lock:
-                records.append(Timed(asked, slot, done, response.elapsed.total_seconds(),
+                records.append(Timed(asked_at.value, slot, done, response.elapsed.total_seconds(),
                                      len(response.content), route_of(response.request.url)))
             return response
 
-        return limited_send
+        limited_send = original(self, timed_send, goes_first)
+
+        def asked_send(*args: Any, **kwargs: Any) -> Any:
+            asked_at.value = time.monotonic()
+            return limited_send(*args, **kwargs)
+
+        return asked_send
 
     limiter.RequestLimiter.wrap = wrap  # type: ignore[method-assign]
     try:
@@ -144,7 +153,7 @@ def main() -> int:
     print(f"{args.schools} schools x {args.students_per_school} students into {args.destination}, "
           f"latency {args.latency_ms} ms: {result.attendance_records:,} records in {result.seconds:.2f} s, "
           f"{result.requests} requests, {result.pipeline_runs} checkpoint(s)")
-    print_table(["route", "requests", "wait for a slot ms", "server ms", "body ms", "kB", "first s", "last s"],
+    print_table(["route", "requests", "slot and start wait ms", "server ms", "body ms", "kB", "first s", "last s"],
                 [list(r.values()) for r in rows], title="Per route (means)")
     print(f"reading: {totals['reading_s']} s, slots held {totals['slot_seconds']} s, "
           f"{totals['busy_slots']} of the slots busy on average")

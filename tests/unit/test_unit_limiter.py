@@ -2,7 +2,7 @@
 
 import threading
 import time
-from typing import List
+from typing import Callable, List
 
 import pytest
 
@@ -62,8 +62,8 @@ def test_small_lateness_is_not_passed_on_from_start_to_start(monkeypatch: pytest
     assert starts[-1] - starts[0] < 39 * interval + 0.05
 
 
-def test_slots_cap_the_requests_in_flight() -> None:
-    limiter = RequestLimiter(max_concurrent=2, max_per_second=100)
+def _most_in_flight(limiter: RequestLimiter, goes_first: Callable[[int], bool] = lambda n: False) -> int:
+    """Send 3 requests from each of 4 threads (thread n marked `goes_first(n)`); return the most in flight at once."""
     in_flight, most = [0], [0]
     lock = threading.Lock()
 
@@ -75,12 +75,17 @@ def test_slots_cap_the_requests_in_flight() -> None:
         with lock:
             in_flight[0] -= 1
 
-    pool = [threading.Thread(target=lambda: [limiter.wrap(send)() for _ in range(3)]) for _ in range(4)]
+    pool = [threading.Thread(target=lambda first=goes_first(n): [
+        limiter.wrap(send, goes_first=lambda: first)() for _ in range(3)]) for n in range(4)]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
-    assert most[0] == 2
+    return most[0]
+
+
+def test_slots_cap_the_requests_in_flight() -> None:
+    assert _most_in_flight(RequestLimiter(max_concurrent=2, max_per_second=100)) == 2
 
 
 def test_no_ceiling_means_no_wait() -> None:
@@ -128,21 +133,4 @@ def test_a_request_that_goes_first_takes_the_next_free_slot_before_those_waiting
 
 def test_requests_that_go_first_still_count_against_the_slots() -> None:
     limiter = RequestLimiter(max_concurrent=2, max_per_second=0)
-    in_flight, most = [0], [0]
-    lock = threading.Lock()
-
-    def send() -> None:
-        with lock:
-            in_flight[0] += 1
-            most[0] = max(most[0], in_flight[0])
-        time.sleep(0.02)
-        with lock:
-            in_flight[0] -= 1
-
-    pool = [threading.Thread(target=lambda first=(n % 2 == 0): [
-        limiter.wrap(send, goes_first=lambda: first)() for _ in range(3)]) for n in range(6)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    assert most[0] == 2
+    assert _most_in_flight(limiter, goes_first=lambda n: n % 2 == 0) == 2
