@@ -1,6 +1,5 @@
 """A JSON array read by Arrow's JSON reader with an explicit element type, where orjson would read it too."""
 
-import io
 from typing import Any, Dict, List, Optional
 
 import orjson
@@ -21,7 +20,7 @@ def read_array(body: bytes, element: pa.DataType) -> Optional[pa.Array]:
     wrapped = b'{"values":' + body + b"}"
     try:
         table = pa_json.read_json(
-            io.BytesIO(wrapped),
+            pa.BufferReader(wrapped),  # reads the bytes where they are; a Python file object is copied in
             # One block holds the whole body: Arrow's reader needs a row (here the body) within a block.
             read_options=pa_json.ReadOptions(block_size=len(wrapped) + 1, use_threads=False),
             parse_options=pa_json.ParseOptions(explicit_schema=pa.schema([("values", pa.list_(element))]),
@@ -47,6 +46,8 @@ def arrow_agrees_with_orjson(body: bytes) -> bool:
     """
     if b"NaN" in body or b"Infinity" in body:
         return False
+    if body.isascii():  # valid UTF-8, without decoding a copy of the body
+        return True
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
