@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,16 @@ from typing import Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_common import ROOT, SimulatorProcess, add_size_args, drop_dataset, postgres, workdir, worker_options  # noqa: E402
+from sync_common import (  # noqa: E402
+    ROOT,
+    SimulatorProcess,
+    add_size_args,
+    drop_dataset,
+    postgres,
+    workdir,
+    worker_env,
+    worker_options,
+)
 
 WORKER = Path(__file__).resolve().parent / "sync_common.py"
 
@@ -116,7 +124,7 @@ def main() -> int:
             opts = worker_options(sim.base_url, sim.certificate, args.destination, tmp, dataset=dataset,
                                   pipeline_name="profile", postgres_credentials=url, count_tables=False,
                                   **({"checkpoint_every": args.checkpoint_every} if args.checkpoint_every else {}))
-            env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNTIME__LOG_LEVEL": "WARNING"}
+            env = worker_env()
             collapsed = args.out / "collapsed.txt"
             try:
                 cmd = ["py-spy", "record", "--format", "raw", "-o", str(collapsed), "--rate", str(args.rate),

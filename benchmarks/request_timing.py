@@ -121,8 +121,14 @@ def main() -> int:
     p.add_argument("--json-out", type=Path, default=None)
     args = p.parse_args()
 
-    from aeries_sync.tuning import arrow_on_system_allocator, limit_malloc_arenas, return_freed_memory
+    from aeries_sync.tuning import (
+        arrow_default_pool_on_system_allocator,
+        arrow_on_system_allocator,
+        limit_malloc_arenas,
+        return_freed_memory,
+    )
 
+    arrow_default_pool_on_system_allocator()  # as the command does, before pyarrow loads
     limit_malloc_arenas()  # as the command does, first thing
     return_freed_memory()
     arrow_on_system_allocator()

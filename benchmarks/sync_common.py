@@ -38,6 +38,7 @@ MIB = 2**20
 # Every process a benchmark starts (syncs, peers, the simulator) inherits this: with Airflow
 # installed, dlt's config would otherwise import it on first use (about a second and 100 MB more).
 from aeries_sync.project_settings import skip_airflow_secrets  # noqa: E402
+from aeries_sync.tuning import ARROW_POOL_VARIABLE  # noqa: E402
 
 skip_airflow_secrets()
 
@@ -235,12 +236,18 @@ def worker_options(base_url: str, certificate: str, destination: str, workdir: P
     return opts
 
 
-def run_worker(options: Dict[str, Any], sample_interval: float = 0.05) -> Dict[str, Any]:
-    """Run one sync in a child process; return its result dict plus `sampled_peak_rss` (bytes, polled)."""
+def worker_env() -> Dict[str, str]:
+    """A sync worker's environment: this one, the project importable, Arrow's pool set as the command sets it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    env.setdefault(ARROW_POOL_VARIABLE, "system")  # the command sets it before pyarrow loads (aeries_sync.tuning)
+    return env
+
+
+def run_worker(options: Dict[str, Any], sample_interval: float = 0.05) -> Dict[str, Any]:
+    """Run one sync in a child process; return its result dict plus `sampled_peak_rss` (bytes, polled)."""
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "worker", json.dumps(options)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with RssSampler(proc.pid, sample_interval) as sampler:
         out, err = proc.communicate()
     result = None

@@ -16,6 +16,10 @@ from typing import Any, List, Optional
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from aeries_sync.tuning import arrow_default_pool_on_system_allocator  # noqa: E402
+
+arrow_default_pool_on_system_allocator()  # before the imports below load pyarrow: see aeries_sync.tuning
+
 from dlt.common.configuration import resolve_configuration  # noqa: E402
 
 from aeries_source.config import resolve_configuration as resolve_source_configuration  # noqa: E402
