@@ -259,6 +259,9 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
             """A school's items: its enrollment rows of the year (full refresh) or the changed students'.
 
             Transformed here, as in `students`: what waits for its turn is rows, not decoded records.
+            A thousand records at a time, each let go once transformed, and each thousand rows made
+            an Arrow part: a school's year of 4,000 students decodes to 6.6 MiB of records
+            (tracemalloc), which no longer wait beside as many of rows.
             """
             if _full_refresh(runtime, changed, sc):
                 records, refetched = client.enrollment(sc, year), []
@@ -273,11 +276,23 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
                 for sid in refetched
             ]
             blanked: Set[str] = set()
-            good, rejected = _transform_records(runtime, sc, "enrollment", records,
-                                                functools.partial(_enrollment_row, blanked=blanked))
+            transform = functools.partial(_enrollment_row, blanked=blanked)
+            parts: List[RowsPart] = []
+            waiting: List[Dict[str, Any]] = tombstones
+            rejected: List[Dict[str, Any]] = []
+            while records:
+                chunk = records[:_PART_ROWS]
+                del records[:_PART_ROWS]
+                good, chunk_rejected = _transform_records(runtime, sc, "enrollment", chunk, transform)
+                rejected += chunk_rejected
+                waiting += good
+                if len(waiting) >= _PART_ROWS:
+                    parts.append(rows_part(waiting))
+                    waiting = []
+            parts += rows_parts(waiting)
             items: List[Any] = [rejects_item(rejected)] if rejected else []
-            if tombstones or good:
-                items.append(PendingRows(ENROLLMENT, rows_parts(tombstones + good), text_column_hints(blanked)))
+            if parts:
+                items.append(PendingRows(ENROLLMENT, parts, text_column_hints(blanked)))
             return items
 
         yield from _read_schools(runtime, state, codes, fetch)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from sync_truth import assert_attendance_matches, assert_small_tables_match, query, table_counts
 
+from aeries_simulator import AeriesSimulator, DistrictSpec
 from aeries_sync.runner import EXIT_OK, EXIT_PARTIAL, run_sync
 
 YEAR_START, YEAR_END = date(2024, 8, 15), date(2025, 6, 12)
@@ -246,3 +247,17 @@ def test_a_dataset_first_loaded_as_dict_rows_keeps_loading(sim, make_options, de
     assert_attendance_matches(sim, options, YEAR_START, YEAR_END)  # the stale dict row was replaced
     assert query(options, "SELECT COUNT(*) FROM {t:attendance_records} WHERE _dlt_id IS NULL "
                           "OR _dlt_load_id IS NULL") == [(0,)]
+
+
+def test_a_school_of_more_than_a_thousand_students_loads_all_its_students_and_enrollment(make_options):
+    """A school's students and enrollment are transformed and made Arrow parts a thousand at a time."""
+    big = AeriesSimulator(DistrictSpec(seed=5, schools=1, students_per_school=2_300)).start(host="127.0.0.1", port=0)
+    try:
+        options = make_options(big, part="reference")
+        result = run_sync(options)
+        assert result.exit_code == EXIT_OK, result.message
+        school = big.school_codes()[0]
+        assert len(big.truth_enrollment(school)) > 2_000  # three parts, the last a partial one
+        assert_small_tables_match(big, options)
+    finally:
+        big.stop()
