@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -52,7 +53,12 @@ def start_sync(
         logger.warning("TLS certificate verification of the Aeries server is OFF (verify_tls = false): "
                        "traffic with student data can be intercepted; use ca_bundle for an internal CA")
     client = client or make_client(config)
-    check_database_year(client, config.database_year)
+    # The schools are asked for while the DatabaseYear is checked: two round trips before the first
+    # attendance request cost one. The year's error still comes first; the client caches the schools.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aeries-schools") as pool:
+        schools = pool.submit(client.schools)
+        check_database_year(client, config.database_year)
+        schools.result()
     codes = check_school_codes(client, config.school_codes)
 
     def planner() -> SyncPlan:

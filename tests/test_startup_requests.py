@@ -1,0 +1,45 @@
+"""The requests before the first attendance read: side by side where they can be, errors still in their order."""
+
+from datetime import date
+from typing import Iterator
+
+import pytest
+
+from aeries_simulator import AeriesSimulator, DistrictSpec
+from aeries_simulator.faults import FaultKind
+from aeries_sync.failure_causes import EXIT_BAD_INPUT, EXIT_OK
+from aeries_sync.runner import run_sync
+
+
+@pytest.fixture
+def slow_sim() -> Iterator[AeriesSimulator]:
+    """Every answer takes 150 ms, so that two requests sent together overlap in the request log."""
+    simulator = AeriesSimulator(DistrictSpec(seed=7, schools=2, students_per_school=10),
+                                fault_latency_seconds=0.15).start(host="127.0.0.1", port=0)
+    simulator.faults.add(FaultKind.LATENCY)
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+def test_schools_are_asked_for_while_the_database_year_is_checked(slow_sim, make_options) -> None:
+    options = make_options(slow_sim, max_requests_per_second=0,
+                           start_date=date(2024, 9, 2), end_date=date(2024, 9, 13))
+    assert run_sync(options).exit_code == EXIT_OK
+    first = {}
+    for record in slow_sim.request_log:
+        route = record.path.rstrip("/").rsplit("/", 1)[-1].lower()
+        if route in ("systeminfo", "schools") and route not in first:
+            first[route] = record
+    info, schools = first["systeminfo"], first["schools"]
+    assert info.started_at is not None and schools.started_at is not None
+    # Overlapping spans: each started before the other was answered.
+    assert schools.started_at < info.at and info.started_at < schools.at, (info, schools)
+
+
+def test_a_year_not_offered_is_reported_before_a_refused_certificate(sim, make_options) -> None:
+    options = make_options(sim, database_year=2019, certificate="not-the-district-certificate")
+    result = run_sync(options)
+    assert result.exit_code == EXIT_BAD_INPUT, result.message
+    assert "database_year 2019" in result.message and "not offered" in result.message
