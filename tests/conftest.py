@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from aeries_simulator import AeriesSimulator, DistrictSpec
+from aeries_simulator.faults import FaultKind
 from aeries_source.client import RetryPolicy
 from aeries_sync.options import SyncOptions, sync_options
 from aeries_sync.project_settings import skip_airflow_secrets
@@ -76,6 +77,19 @@ def sim(test_spec: DistrictSpec) -> Iterator[AeriesSimulator]:
 def destination(request: pytest.FixtureRequest) -> str:
     """Run a test against both real destinations."""
     return str(request.param)
+
+
+
+@pytest.fixture
+def slow_sim() -> Iterator[AeriesSimulator]:
+    """Every answer takes 60 ms, so that requests overlap when the client lets them."""
+    simulator = AeriesSimulator(DistrictSpec(seed=5, schools=4, students_per_school=20),
+                                fault_latency_seconds=0.06).start(host="127.0.0.1", port=0)
+    simulator.faults.add(FaultKind.LATENCY)
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
 
 
 @pytest.fixture

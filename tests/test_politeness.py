@@ -1,25 +1,12 @@
 """Politeness towards the district's server: requests in flight and requests per second stay within the settings."""
 
 from datetime import date
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
-from aeries_simulator import AeriesSimulator, DistrictSpec
-from aeries_simulator.faults import FaultKind
+from aeries_simulator import AeriesSimulator
 from aeries_sync.runner import EXIT_OK, run_sync
-
-
-@pytest.fixture
-def slow_sim() -> Iterator[AeriesSimulator]:
-    """Every answer takes 60 ms, so that requests overlap when the client lets them."""
-    simulator = AeriesSimulator(DistrictSpec(seed=5, schools=4, students_per_school=20),
-                                fault_latency_seconds=0.06).start(host="127.0.0.1", port=0)
-    simulator.faults.add(FaultKind.LATENCY)
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
 
 
 def _spans(sim: AeriesSimulator) -> List[Tuple[float, float]]:

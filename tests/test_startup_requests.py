@@ -2,29 +2,14 @@
 
 import inspect
 from datetime import date
-from typing import Any, Iterable, Iterator, List, Tuple
+from typing import Any, Iterable, List, Tuple
 
 import dlt
-import pytest
 
-from aeries_simulator import AeriesSimulator, DistrictSpec
-from aeries_simulator.faults import FaultKind
 from aeries_source.planning import Batch
 from aeries_source.prefetch import AttendancePrefetcher
 from aeries_sync.failure_causes import EXIT_BAD_INPUT, EXIT_OK
 from aeries_sync.runner import run_sync
-
-
-@pytest.fixture
-def slow_sim() -> Iterator[AeriesSimulator]:
-    """Every answer takes 150 ms, so that two requests sent together overlap in the request log."""
-    simulator = AeriesSimulator(DistrictSpec(seed=7, schools=2, students_per_school=10),
-                                fault_latency_seconds=0.15).start(host="127.0.0.1", port=0)
-    simulator.faults.add(FaultKind.LATENCY)
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
 
 
 def test_schools_are_asked_for_while_the_database_year_is_checked(slow_sim, make_options) -> None:
