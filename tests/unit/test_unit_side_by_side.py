@@ -78,3 +78,42 @@ def test_a_result_is_not_held_while_the_next_fetch_is_awaited() -> None:
     dropped.set()
     assert next(reads) == (1, [1])
     assert freed_while_waiting == [True], "school 0's rows were still held while school 1 was read"
+
+
+def test_ahead_after_a_large_result_keeps_fewer_fetches_going() -> None:
+    running, overlapping = [0], []
+    lock = threading.Lock()
+
+    def fetch(n: int) -> int:
+        with lock:
+            running[0] += 1
+            if n >= 3:
+                overlapping.append(running[0] > 1)
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return n
+
+    # Items 0-3 are large: one fetch at a time after each. Items 1 and 2 were started with item 0;
+    # item 3 starts once they are taken, item 4 once item 3 is; after item 4, three at a time again.
+    reads = side_by_side(range(8), fetch, ahead=3, ahead_after=lambda n: 1 if n < 4 else 3)
+    assert [n for n, _ in reads] == list(range(8))
+    assert overlapping[:2] == [False, False], "items 3 and 4 were read alone"
+    assert True in overlapping[2:], "a small result lets three run again"
+
+
+def test_ahead_after_never_runs_more_than_ahead() -> None:
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def fetch(n: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        return n
+
+    assert [n for n, _ in side_by_side(range(10), fetch, ahead=2, ahead_after=lambda _: 10)] == list(range(10))
+    assert most[0] <= 2
