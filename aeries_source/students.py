@@ -143,14 +143,18 @@ def page_rows_of(page: List[Dict[str, Any]], transform: Callable[[List[Dict[str,
 
 
 def _read_schools(
-    runtime: SyncRuntime, state: Dict[str, Any], codes: Sequence[int], fetch: Callable[[int], List[Any]]
+    runtime: SyncRuntime, state: Dict[str, Any], codes: Sequence[int], fetch: Callable[[int], List[Any]],
+    ahead_after: Optional[Callable[[List[Any]], int]] = None,
 ) -> Iterator[Any]:
-    """Yield each school's items (read side by side), then move the change watermark to the server's clock."""
-    # Two schools at a time, one after a school of more than half `_READ_AHEAD_ROWS`: what a school's
-    # read holds (its pages or its year of enrollment decoded, its rows) grows with its students, and
-    # the attendance reads share the client's request slots anyway.
+    """Yield each school's items (read side by side), then move the change watermark to the server's clock.
+
+    Args:
+        ahead_after: How many schools to read at once after a school's items (`side_by_side`);
+            default: always two.
+    """
+    # Two schools at a time: the attendance reads share the client's request slots anyway.
     with runtime.budget.other_reads():
-        for _, items in side_by_side(codes, fetch, ahead=2, ahead_after=read_ahead_after):
+        for _, items in side_by_side(codes, fetch, ahead=2, ahead_after=ahead_after):
             # Taken out of the school's list as they are yielded: this generator waits for the next
             # school's reads with its locals, and none of them should still hold this school's rows.
             items.reverse()
@@ -161,9 +165,11 @@ def _read_schools(
         state["watermark"] = server_now.isoformat()
 
 
-# Rows of schools read at once: two schools of up to 3,000 rows each, one larger school. Measured at
-# 20 x 4,000 into Postgres: peak RSS 191-193 MiB one school at a time, 197-203 MiB two; at
-# 20 x 2,000 one at a time left the last schools' pages a serial tail (+0.5 s with 100 ms latency).
+# Enrollment rows of schools read at once: two schools of up to 3,000 rows each, one larger school.
+# A school's year of enrollment is one response, decoded whole (6.6 MiB of records at 4,000
+# students), so what waits grows with the school. Students are not limited so: their pages are read
+# one after the other within a school, and one school at a time made a chain of ~100 requests at
+# 20 x 4,000 (latency rounds of up to 7.9 s with 100 ms a response) for 1-2 MiB of peak RSS.
 _READ_AHEAD_ROWS = 6_000
 
 
@@ -315,7 +321,7 @@ def enrollment_resource(runtime: SyncRuntime, codes: Sequence[int], year: int) -
                 items.append(PendingRows(ENROLLMENT, parts, text_column_hints(blanked)))
             return items
 
-        yield from _read_schools(runtime, state, codes, fetch)
+        yield from _read_schools(runtime, state, codes, fetch, ahead_after=read_ahead_after)
 
     return enrollment
 

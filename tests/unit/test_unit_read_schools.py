@@ -45,7 +45,7 @@ def test_a_school_s_items_are_not_held_while_the_next_school_is_read() -> None:
     assert "watermark" not in state  # no server clock: the watermark stays where it was
 
 
-def test_schools_are_read_two_at_a_time_and_one_at_a_time_after_a_large_school(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_school_at_a_time_after_a_large_school_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(students, "_item_of", lambda runtime, item: item)  # made dlt items in a pipeline only
     rows = {1: 2_032, 2: 2_032, 3: 4_060, 4: 4_060, 5: 4_060, 6: 2_032}
     spans: Dict[int, Any] = {}
@@ -58,14 +58,20 @@ def test_schools_are_read_two_at_a_time_and_one_at_a_time_after_a_large_school(m
         return [PendingRows(STUDENTS, [part])]
 
     runtime = SimpleNamespace(ensure_plan=lambda: SimpleNamespace(server_now=None), budget=BatchBudget(None))
-    assert [rows_in(item) for item in _read_schools(runtime, {}, list(rows), fetch)] == list(rows.values())  # type: ignore[arg-type]
+
+    def read(**kwargs: Any) -> List[int]:
+        spans.clear()
+        return [rows_in(item) for item in _read_schools(runtime, {}, list(rows), fetch, **kwargs)]  # type: ignore[arg-type]
 
     def overlap(a: int, b: int) -> bool:
         return spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
 
+    assert read(ahead_after=read_ahead_after) == list(rows.values())  # as the enrollment resource reads
     assert overlap(1, 2), "two schools of 2,032 students are read side by side"
     # School 4 came after two large schools: it was read alone, and school 5 only once it was taken.
     assert not any(overlap(5, other) for other in rows if other != 5)
+    assert read() == list(rows.values())  # as the students resource reads: always two at a time
+    assert any(overlap(5, other) for other in rows if other != 5)
     assert read_ahead_after([PendingRows(STUDENTS, [pa.table({"a": [1] * 3_000})])]) == 2
     assert read_ahead_after([PendingRows(STUDENTS, [pa.table({"a": [1] * 3_001})])]) == 1
     assert read_ahead_after([[{"reject": 1}]]) == 2  # rejects alone count no rows
