@@ -29,7 +29,9 @@ class RequestRecord:
     query: dict[str, str]
     status: int
     at: datetime
-    """When the answer was written (the request's end)."""
+    """When the answer was ready to be written (the request's end, as far as the server knows).
+
+    Logged before the answer goes out: a client that has its answer finds the request in the log."""
     started_at: datetime | None = None
     """When the request line arrived (the request's start)."""
 
@@ -78,12 +80,19 @@ def dispatch(sim: AeriesSimulator, handler: RequestHandler) -> None:
 
     found = routes.match(path) if method == "GET" else None
     status = 0
+    logged = False
+
+    def log(answered: int) -> None:
+        nonlocal logged, status
+        status, logged = answered, True
+        sim._log(RequestRecord(method, path, raw_query, answered, datetime.now(), started_at))
+
     try:
         if found is None:
             response = routes.not_found(method, path)
             if method != "GET" and routes.match(path) is not None:
                 response = routes.message(405, f"The requested resource does not support http method '{method}'.")
-            status = response.status
+            log(response.status)
             handler.write(response)
             return
         decision = sim.faults.decide(found.name, found.school)
@@ -103,13 +112,14 @@ def dispatch(sim: AeriesSimulator, handler: RequestHandler) -> None:
         if fault is not None and fault.kind is not FaultKind.TRUNCATED_JSON:
             # Gateway-level faults win over whatever the application would have said.
             response = _fault_response(fault, response)
-        status = response.status
+        log(response.status)
         if fault is not None and fault.kind is FaultKind.TRUNCATED_JSON:
             handler.write_truncated(response)
         else:
             handler.write(response)
     finally:
-        sim._log(RequestRecord(method, path, raw_query, status, datetime.now(), started_at))
+        if not logged:  # reset, or failed before an answer
+            sim._log(RequestRecord(method, path, raw_query, status, datetime.now(), started_at))
 
 
 def _authorized_response(sim: AeriesSimulator, found: routes.Match, handler: RequestHandler,
