@@ -3,28 +3,36 @@
 import threading
 import time
 import weakref
+from typing import Callable
 
 import pytest
 
 from aeries_source.side_by_side import side_by_side
 
 
-def test_results_come_back_in_the_items_order_while_fetches_overlap() -> None:
-    running, most = [0], [0]
-    lock = threading.Lock()
+class _Counted:
+    """A fetch that sleeps `seconds(n)` and counts the most fetches running at once."""
 
-    def fetch(n: int) -> int:
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.05 if n % 2 else 0.01)  # odd items finish last
-        with lock:
-            running[0] -= 1
+    def __init__(self, seconds: Callable[[int], float]) -> None:
+        self.seconds = seconds
+        self.running = self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, n: int) -> int:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.seconds(n))
+        with self.lock:
+            self.running -= 1
         return n * 10
 
+
+def test_results_come_back_in_the_items_order_while_fetches_overlap() -> None:
+    fetch = _Counted(lambda n: 0.05 if n % 2 else 0.01)  # odd items finish last
     started = time.monotonic()
     assert list(side_by_side(range(8), fetch, ahead=4)) == [(n, n * 10) for n in range(8)]
-    assert most[0] == 4, "four fetches at once, never more"
+    assert fetch.most == 4, "four fetches at once, never more"
     assert time.monotonic() - started < 8 * 0.03, "overlapping, not one after the other"
 
 
@@ -103,17 +111,6 @@ def test_ahead_after_a_large_result_keeps_fewer_fetches_going() -> None:
 
 
 def test_ahead_after_never_runs_more_than_ahead() -> None:
-    running, most = [0], [0]
-    lock = threading.Lock()
-
-    def fetch(n: int) -> int:
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.01)
-        with lock:
-            running[0] -= 1
-        return n
-
+    fetch = _Counted(lambda n: 0.01)
     assert [n for n, _ in side_by_side(range(10), fetch, ahead=2, ahead_after=lambda _: 10)] == list(range(10))
-    assert most[0] <= 2
+    assert fetch.most == 2
