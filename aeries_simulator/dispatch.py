@@ -79,13 +79,12 @@ def dispatch(sim: AeriesSimulator, handler: RequestHandler) -> None:
         return
 
     found = routes.match(path) if method == "GET" else None
-    status = 0
     logged = False
 
-    def log(answered: int) -> None:
-        nonlocal logged, status
-        status, logged = answered, True
-        sim._log(RequestRecord(method, path, raw_query, answered, datetime.now(), started_at))
+    def log(status: int) -> None:
+        nonlocal logged
+        logged = True
+        sim._log(RequestRecord(method, path, raw_query, status, datetime.now(), started_at))
 
     try:
         if found is None:
@@ -119,7 +118,7 @@ def dispatch(sim: AeriesSimulator, handler: RequestHandler) -> None:
             handler.write(response)
     finally:
         if not logged:  # reset, or failed before an answer
-            sim._log(RequestRecord(method, path, raw_query, status, datetime.now(), started_at))
+            log(0)
 
 
 def _authorized_response(sim: AeriesSimulator, found: routes.Match, handler: RequestHandler,

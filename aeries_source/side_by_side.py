@@ -5,8 +5,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Deque, Iterable, Iterator, Optional, Tuple, TypeVar
 
 Item = TypeVar("Item")
-_END = object()
 Result = TypeVar("Result")
+_END = object()  # what `next` gives once the items are through
 
 
 def side_by_side(
