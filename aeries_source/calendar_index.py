@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from aeries_source.dates import parse_aeries_date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CalendarDay:
     """One calendar row reduced to what the attendance transform needs."""
 

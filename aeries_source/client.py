@@ -27,6 +27,7 @@ from aeries_source import errors, settings
 from aeries_source.attendance_response import AttendanceResponse, parse_attendance
 from aeries_source.batching import aeries_date
 from aeries_source.dates import parse_server_datetime
+from aeries_source.kept_rows import KeptRows
 from aeries_source.limiter import RequestLimiter
 from aeries_source.paginator import RecordRangePaginator
 from aeries_source.stats import RequestStats
@@ -281,7 +282,7 @@ class AeriesClient:
             raise self._error_from_exception(exc, what) from None
         body = self._json_or_raise(response, what, not_found_is_empty, decode)
         if self.on_read is not None:
-            rows = len(body) if isinstance(body, (list, AttendanceResponse)) else 1
+            rows = len(body) if isinstance(body, (list, AttendanceResponse, KeptRows)) else 1
             self.on_read(EndpointRead(endpoint, school_code, dict(params or {}), rows))
         return body
 
@@ -380,11 +381,13 @@ class AeriesClient:
         return _as_list(self._cached("schools", lambda: self.get_json("schools", settings.SCHOOLS_PATH)))
 
     def calendar(self, school_code: int) -> List[Dict[str, Any]]:
-        """Return a school's calendar rows (cached for the life of this client)."""
+        """Return a school's calendar rows, decoded anew from the response kept for the life of this client."""
         path = settings.CALENDAR_PATH.format(school_code=school_code)
-        return _as_list(
-            self._cached(("calendar", school_code), lambda: self.get_json("calendar", path, school_code=school_code))
+        kept: KeptRows = self._cached(
+            ("calendar", school_code),
+            lambda: self.get_json("calendar", path, school_code=school_code, decode=KeptRows),
         )
+        return kept.rows()
 
     def absence_codes(self, school_code: int) -> List[Dict[str, Any]]:
         """Return a school's absence codes (cached for the life of this client)."""

@@ -69,7 +69,7 @@ class AbsenceCode:
     status: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DayFacts:
     """What the transform derives from a school's calendar for one attendance date."""
 
@@ -77,6 +77,10 @@ class DayFacts:
     meeting_periods: Tuple[str, ...]
     can_be_corrected: bool
     correction_deadline: Optional[date]
+
+
+# Dates a school's context keeps the facts of: more than the school days of one 30-day batch.
+_RECENT_DAYS = 64
 
 
 @dataclass
@@ -89,7 +93,9 @@ class SchoolContext:
     codes: Dict[str, AbsenceCode]
     periods: List[str] = field(default_factory=list)
     # DayFacts by the CalendarDate text Aeries sends: a batch has a few dozen dates and thousands
-    # of records, so each date is parsed and looked up once.
+    # of records, so each date is parsed and looked up once. Only recent dates are kept: a school's
+    # context lives as long as its reading, and a year of facts per school grew the sync's memory
+    # with the number of schools.
     _facts: Dict[str, DayFacts] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -115,6 +121,8 @@ class SchoolContext:
         facts = DayFacts(day, tuple(_meeting_periods(self, day)), self.calendar.can_be_corrected(day),
                          self.calendar.correction_deadline(day))
         if isinstance(calendar_date, str):
+            if len(self._facts) >= _RECENT_DAYS:
+                self._facts.clear()
             self._facts[calendar_date] = facts
         return facts
 

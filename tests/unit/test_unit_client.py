@@ -115,6 +115,31 @@ def test_calendar_is_cached(mock: Any) -> None:
     assert len(mock.calls) == 1
 
 
+def test_calendar_is_kept_as_its_body_and_decoded_per_call(mock: Any) -> None:
+    rows = [{"CalendarDate": "2024-09-03T00:00:00", "TrackHolidays": []},
+            {"CalendarDate": "2024-09-04T00:00:00", "TrackHolidays": []}]
+    mock.get(API + "schools/901/calendar", json=rows)
+    client = make_client()
+    reads: list[Any] = []
+    client.on_read = reads.append
+    first = client.calendar(901)
+    first[0]["CalendarDate"] = "changed by a caller"
+    first.append({})
+    assert client.calendar(901) == rows  # what one caller changes, the next does not see
+    assert [(r.endpoint, r.school_code, r.rows) for r in reads] == [("calendar", 901, 2)]
+    kept = client._cache[("calendar", 901)]
+    assert isinstance(kept.body, bytes) and len(kept) == 2
+
+
+def test_calendar_malformed_body_is_retried_and_not_kept(mock: Any) -> None:
+    mock.get(API + "schools/901/calendar", body="[{not json", headers=JSON)
+    mock.get(API + "schools/901/calendar", json=[{"CalendarDate": "2024-09-03T00:00:00"}])
+    client = make_client()
+    assert client.calendar(901) == [{"CalendarDate": "2024-09-03T00:00:00"}]
+    assert len(mock.calls) == 2
+    assert client.stats.retries == 1 and client.stats.errors == {errors.MALFORMED_RESPONSE: 1}
+
+
 def test_server_clock_is_read_once_and_carried_forward(mock: Any) -> None:
     info = {"AvailableDatabaseYears": ["2024-2025"], "CurrentDateTime": "2025-03-12T10:15:30"}
     mock.get(API + "systeminfo", json=info)

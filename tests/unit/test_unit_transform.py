@@ -428,3 +428,16 @@ def test_snake_record_date_is_a_date_not_datetime() -> None:
 def test_snake_record_rejects_bad_date(value: Any) -> None:
     with pytest.raises(RejectedRecord, match="SchoolEnterDate"):
         snake_record({"StudentID": 1, "SchoolEnterDate": value}, date_fields=("SchoolEnterDate",))
+
+
+def test_day_facts_keep_only_recent_dates() -> None:
+    """A school's context lives through its whole reading: it keeps the facts of recent dates, not of the year."""
+    calendar = CalendarIndex([cal_row(f"2024-{m:02d}-{d:02d}", m - 7, False, "") for m in (8, 9, 10, 11, 12)
+                              for d in range(1, 29)])
+    ctx = SchoolContext(902, "Daily", calendar, build_absence_codes(ABSENCE_CODE_ROWS), calendar.periods())
+    texts = [f"2024-{m:02d}-{d:02d}T00:00:00" for m in (8, 9, 10, 11, 12) for d in range(1, 29)]
+    first = [ctx.day_facts(t) for t in texts]
+    assert len(ctx._facts) < 70
+    again = [ctx.day_facts(t) for t in texts]
+    assert again == first  # recomputed facts are the same facts
+    assert ctx.day_facts(texts[-1]) is ctx.day_facts(texts[-1])  # a recent date is looked up once
