@@ -214,3 +214,16 @@ def test_parsing_and_rendering_credentials_does_not_import_sqlalchemy():
     env = {**os.environ, "PROVIDERS__ENABLE_AIRFLOW_SECRETS": "false"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False"
+
+
+def test_sync_connection_loads_without_keeping_insertion_order_within_its_memory_limit(tmp_path):
+    from aeries_sync.options import sync_options
+    from aeries_sync.pipeline import sync_connection
+
+    options = sync_options(destination="duckdb", duckdb_path=str(tmp_path / "sync.duckdb"), duckdb_memory_limit="64MB")
+    with sync_connection(options) as connection:
+        settings = dict(connection.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN ('preserve_insertion_order', 'memory_limit')"
+        ).fetchall())
+    assert settings["preserve_insertion_order"] == "false"
+    assert settings["memory_limit"] == "61.0 MiB"  # 64 MB as DuckDB reports it
