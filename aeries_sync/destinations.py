@@ -65,7 +65,8 @@ class AttendanceMergeJob(MergeOnMergeKeyJob):
     dlt numbers every staged row per primary key before inserting (`ROW_NUMBER() OVER (PARTITION
     BY ...)`), a sort of all staged rows and columns. For the staged rows of a full year of
     20 x 2,000, an insert took 2.4-2.9 s with it and 0.9-1.3 s without on Postgres 16, 2.1-2.5 s
-    and 1.6 s on DuckDB (its `memory_limit` 100MB), the check below included. Duplicates can only
+    and 1.6 s on DuckDB (its `memory_limit` 100MB; 0.6-0.7 s once the numbering read the staged
+    rows only through the check, below), the check included. Duplicates can only
     come from a school-day staged twice: a batch keeps one record per student and day and stages
     a tombstone for each of its days, so two rows of one key mean two tombstones of one school-day
     (a staging COPY replayed after a kill, or two batches of one plan that share days). The insert
@@ -98,19 +99,24 @@ class AttendanceMergeJob(MergeOnMergeKeyJob):
         condition_columns: Optional[Sequence[str]] = None,
         skip_dedup: bool = False,
     ) -> str:
-        # dlt annotates these defaults of None without Optional
-        deduplicated = super().gen_select_from_dedup_sql(
-            table_name, primary_keys, columns, dedup_sort, condition, condition_columns,  # type: ignore[arg-type]
-            skip_dedup)
         restaging = _RESTAGING.get()
         if skip_dedup or restaging is None:
-            return deduplicated
-        # Uncorrelated: evaluated once per branch, and only the branch it allows runs (Postgres plans
-        # it as a one-time filter; DuckDB skips the numbering too, as measured above).
+            # dlt annotates these defaults of None without Optional
+            return super().gen_select_from_dedup_sql(
+                table_name, primary_keys, columns, dedup_sort, condition, condition_columns,  # type: ignore[arg-type]
+                skip_dedup)
+        # Uncorrelated: evaluated once, and only the branch it allows reads any rows. The numbering
+        # reads the staged rows through it rather than being filtered after it: DuckDB numbered all
+        # staged rows before discarding them. A full year's merge (20 x 2,000, three syncs each,
+        # alternated) took 1.09-1.30 s that way and 0.64-0.66 s this way, and the load's peak RSS
+        # was ~9 MiB lower; Postgres plans either as a one-time filter (0.94-1.13 s both ways).
         restaged = (f"EXISTS (SELECT 1 FROM {table_name} WHERE {restaging.tombstone} "
                     f"GROUP BY {', '.join(restaging.school_day)} HAVING COUNT(*) > 1)")
         as_staged = f"SELECT {', '.join(columns)} FROM {table_name} WHERE ({condition or '1 = 1'}) AND NOT {restaged}"
-        return f"{as_staged}\nUNION ALL\nSELECT * FROM ({deduplicated}) AS _aeries_deduplicated WHERE {restaged}"
+        deduplicated = super().gen_select_from_dedup_sql(
+            f"(SELECT * FROM {table_name} WHERE {restaged}) AS _aeries_restaged", primary_keys, columns,
+            dedup_sort, condition, condition_columns)  # type: ignore[arg-type]
+        return f"{as_staged}\nUNION ALL\n{deduplicated}"
 
 
 class _MergesOnMergeKey(SqlJobClientBase):
