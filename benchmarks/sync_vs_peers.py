@@ -129,6 +129,8 @@ def round_figures(r: Dict[str, Any]) -> Dict[str, Any]:
     figures = {
         "simulator_records_per_s": round(r["serving"]["records_per_s"], 1),
         "seconds": round(r["shipped"]["seconds"], 3), "records_per_s": round(rate, 1),
+        # the shipped sync's checkpoints in this round, beside the latency run's (below)
+        "pipeline_runs": r["shipped"]["pipeline_runs"],
         "one_run_seconds": round(r["single"]["seconds"], 3),
         "peak_rss_mib": round(mib(r["shipped"]["peak_rss"]), 1),
         "ratio_to_simulator": round(to_simulator, 3) if to_simulator is not None else None,
